@@ -1,0 +1,43 @@
+"""jaxnet: a small functional neural-network library on JAX.
+
+A model is an immutable description whose ``init`` builds parameter and state pytrees and whose
+``apply`` is a pure function of them; losses and penalties are plain functions; training is
+``jax.grad`` with an optax optimizer.
+
+    >>> import jax, jax.numpy as jnp, jaxnet as jn
+    >>> model = jn.Sequential([jn.Dense(16), jn.relu, jn.Dense(3)])
+    >>> params, state = model.init(jax.random.key(0), jnp.zeros((1, 4)))
+    >>> jn.count_params(params)
+    131
+"""
+
+from jaxnet.core import (
+    Layer,
+    LayerError,
+    Sequential,
+    ShapeError,
+    count_params,
+    summary,
+)
+from jaxnet.layers import (
+    Activation,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Flatten,
+    LayerNorm,
+    PReLU,
+    Reshape,
+    elu,
+    gelu,
+    identity,
+    leaky_relu,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    swish,
+    tanh,
+)
+
+__version__ = "0.1.0"

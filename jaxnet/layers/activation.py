@@ -1,0 +1,119 @@
+"""Activation functions (the ``jax.nn`` ones) and the Activation layer that applies one.
+
+Advice from the source material: ReLU in hidden layers; sigmoid for a binary output, softmax for a
+multi-class output, identity for regression. Sigmoid and tanh saturate, so their gradients vanish
+through deep stacks; ReLU does not saturate for positive inputs but its units can die; Leaky ReLU
+keeps a small slope (0.01) for negative inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet.core import Layer, along_last_axis
+
+sigmoid = jax.nn.sigmoid
+tanh = jax.nn.tanh
+relu = jax.nn.relu
+leaky_relu = jax.nn.leaky_relu
+elu = jax.nn.elu
+gelu = jax.nn.gelu
+swish = jax.nn.swish
+softplus = jax.nn.softplus
+softmax = jax.nn.softmax
+
+
+def identity(x: jax.Array) -> jax.Array:
+    """The identity, ``f(x) = x``: the output activation for regression."""
+    return x
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "gelu": gelu,
+    "swish": swish,
+    "softplus": softplus,
+    "softmax": softmax,
+    "identity": identity,
+}
+
+
+def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The activation function called ``name``; a clear error for an unknown one."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)} or a function x -> y"
+        ) from None
+
+
+def _function_name(fn: Callable) -> str:
+    for name, known in ACTIVATIONS.items():
+        if fn is known:
+            return name
+    name = getattr(fn, "__name__", type(fn).__name__)
+    return "lambda" if name == "<lambda>" else name.lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation(Layer):
+    """Applies an element-wise (or softmax) function, by name or as any function ``x -> y``.
+
+    Inside a Sequential, plain functions are wrapped in this layer automatically, so
+    ``jn.Sequential([jn.Dense(8), jn.relu])`` and ``jn.Sequential([jn.Dense(8),
+    jn.Activation("relu")])`` are the same model. It holds no parameters.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> jn.Activation("relu").apply({}, {}, jnp.array([-1.0, 2.0]))[0]
+        Array([0., 2.], dtype=float32)
+    """
+
+    fn: str | Callable[[jax.Array], jax.Array]
+    name: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.fn, str):
+            object.__setattr__(self, "fn", get_activation(self.fn))
+        elif not callable(self.fn):
+            raise TypeError(f"Activation takes a name or a function x -> y, got {self.fn!r}")
+
+    @property
+    def kind(self) -> str:
+        return _function_name(self.fn)
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        return self.fn(jnp.asarray(x)), state
+
+
+@dataclasses.dataclass(frozen=True)
+class PReLU(Layer):
+    """Parametric ReLU: ``max(x, 0) + alpha * min(x, 0)`` with one learned ``alpha`` per feature.
+
+    Args:
+        alpha_init: starting slope for negative inputs (0.25, as in the PReLU paper).
+        name: overrides the automatic name inside a Sequential.
+
+    Parameters ``{"alpha"}``, shape ``(features,)``.
+
+    References:
+        He et al., "Delving Deep into Rectifiers", 2015.
+    """
+
+    alpha_init: float = 0.25
+    name: str | None = None
+
+    def init(self, key, x):
+        return {"alpha": jnp.full((x.shape[-1],), self.alpha_init, jnp.float32)}, {}
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        return jnp.where(x >= 0, x, along_last_axis(params["alpha"], x.ndim) * x), state

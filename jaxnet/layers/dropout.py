@@ -1,0 +1,51 @@
+"""Dropout: inverted dropout, the identity at evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet.core import Layer, LayerError
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout(Layer):
+    """Drops each unit with probability ``rate`` in training and scales survivors by ``1/(1-rate)``.
+
+    The scaling keeps the expected output equal to the input, so evaluation (``train=False``) is
+    the identity. ``rate`` is the probability to *drop*, as in Keras and PyTorch.
+
+    Args:
+        rate: drop probability in ``[0, 1)``.
+        name: overrides the automatic name inside a Sequential.
+
+    Training with ``rate > 0`` needs a ``key``; the same key gives the same mask.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> x = jnp.arange(1.0, 7.0)
+        >>> y, _ = jn.Dropout(0.5).apply({}, {}, x, key=jax.random.key(0), train=True)
+        >>> bool(jnp.all((y == 0) | (y == 2 * x)))
+        True
+    """
+
+    rate: float
+    name: str | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"Dropout rate is the probability to drop and must lie in [0, 1), "
+                             f"got {self.rate!r}")
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        if not train or self.rate == 0.0:
+            return x, state
+        if key is None:
+            raise LayerError(
+                "dropout draws a random mask in training and needs a key: "
+                "call apply(..., key=jax.random.key(seed), train=True)"
+            )
+        keep = jax.random.bernoulli(key, 1.0 - self.rate, jnp.shape(x))
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
