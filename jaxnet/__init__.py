@@ -11,6 +11,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
     131
 """
 
+from jaxnet import data, losses, metrics, regularizers
 from jaxnet.core import (
     Layer,
     LayerError,

@@ -1,0 +1,1 @@
+"""Data sets and input-pipeline helpers."""

@@ -1,0 +1,1 @@
+"""Losses: loss(pred, target) -> scalar, the mean over the batch."""

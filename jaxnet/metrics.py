@@ -1,0 +1,1 @@
+"""Metrics: metric(pred, target) -> scalar, the mean over the batch."""

@@ -1,0 +1,1 @@
+"""Penalties: penalty(params) -> scalar, reading only the leaves they select."""
