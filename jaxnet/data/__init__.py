@@ -1,1 +1,26 @@
-"""Data sets and input-pipeline helpers."""
+"""Data sets and input-pipeline helpers.
+
+``load(name)`` returns a :class:`Dataset` of NumPy arrays with a fixed train / test split; the
+pipeline helpers turn it into what a training loop needs.
+
+    >>> import jax, jaxnet as jn
+    >>> ds = jn.data.load("digits")
+    >>> x_train, x_test = jn.data.standardize(ds.x_train, ds.x_test)
+    >>> xb, yb = next(jn.data.batches(x_train, ds.y_train, 128, key=jax.random.key(0)))
+    >>> xb.shape, jn.data.one_hot(yb, ds.num_classes).shape
+    ((128, 8, 8, 1), (128, 10))
+"""
+
+from jaxnet.data.dataset import Dataset
+from jaxnet.data.pipeline import batches, one_hot, split, standardize
+from jaxnet.data.registry import LOADERS, load
+
+__all__ = [
+    "LOADERS",
+    "Dataset",
+    "batches",
+    "load",
+    "one_hot",
+    "split",
+    "standardize",
+]

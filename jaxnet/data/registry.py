@@ -1,0 +1,49 @@
+"""``load``: every data set by name, through one function."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+
+from jaxnet.data.dataset import Dataset
+from jaxnet.data.digits import load_digits
+
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "digits": load_digits,
+}
+
+
+def load(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool = True, **options
+) -> Dataset:
+    """Loads a data set by name, with its fixed train / test split.
+
+    Args:
+        name: one of ``jaxnet.data.LOADERS``: ``"digits"``, ``"mnist1d"``, ``"mnist"``,
+            ``"fashion_mnist"``, ``"cifar10"``, ``"moons"``, ``"circles"``, ``"spirals"``,
+            ``"xor"``.
+        data_dir: the cache folder for sets kept in files; default ``$JAXNET_DATA``, else
+            ``$XDG_CACHE_HOME/jaxnet`` (``~/.cache/jaxnet``). Ignored by sets built in memory.
+        download: whether missing files may be downloaded; ignored by sets that need none.
+        **options: the set's own options, e.g. ``raw=True`` for uint8 images, or ``n_samples``,
+            ``noise`` and ``seed`` for the 2-D toy sets.
+
+    Returns:
+        A :class:`Dataset`.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the known ones).
+
+    Example:
+        >>> import jaxnet as jn
+        >>> ds = jn.data.load("digits")
+        >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+        ((1437, 8, 8, 1), (360, 8, 8, 1), 10)
+    """
+    if name not in LOADERS:
+        raise ValueError(f"unknown data set {name!r}; known data sets: {sorted(LOADERS)}")
+    loader = LOADERS[name]
+    accepted = inspect.signature(loader).parameters
+    common = {"data_dir": data_dir, "download": download}
+    return loader(**{k: v for k, v in common.items() if k in accepted}, **options)
