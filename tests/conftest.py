@@ -1,6 +1,13 @@
 """Suite-wide settings: strict NumPy semantics turn silent broadcasting bugs into errors."""
 
 import jax
+import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(params=["eager", "jit"])
+def transform(request):
+    """Runs a test twice: with the function as it is, and under `jax.jit`."""
+    return (lambda f: f) if request.param == "eager" else jax.jit
