@@ -1,0 +1,142 @@
+"""Composable: a function that adds, subtracts and scales with others into a new function.
+
+Losses and penalties are Composables, so an objective reads as arithmetic on functions:
+``jn.losses.mse + 0.1 * jn.losses.mae`` is again a function ``(pred, target) -> scalar``, and
+``jn.regularizers.l2(1e-3) + jn.regularizers.l1(1e-4, where="dense_0")`` a function
+``params -> scalar``. Composition happens in Python, before tracing, so the results work under
+``jax.jit``, ``jax.grad`` and ``jax.vmap`` like any function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Binding strength of an expression's outermost operator, to parenthesise operands in reprs.
+_SUM, _PRODUCT, _ATOM = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Composable:
+    """A function that composes with ``+``, ``-``, scalar ``*``, ``/`` and unary ``-``.
+
+    Calling it forwards all arguments, keywords included, to ``fn``. For Composables ``a``, ``b``
+    (or plain functions for ``+`` and ``-``) and a scalar ``c`` (a Python number or a 0-d array,
+    traced ones included), ``a + b``, ``a - b``, ``c * a``, ``a * c``, ``a / c`` and ``-a`` are
+    Composables computing the same arithmetic on the results of the same call.
+
+    Args:
+        fn: the function to wrap; its ``__name__``, ``__doc__`` and signature carry over.
+        name: how the function shows in reprs of compositions; ``fn.__name__`` by default.
+        precedence: how tightly the outermost operator in ``name`` binds, so that reprs of
+            compositions put parentheses where needed; set by the operators.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxnet.composable import Composable
+        >>> double = Composable(lambda x: 2 * x, name="double")
+        >>> square = Composable(jnp.square)
+        >>> f = 0.5 * double + square
+        >>> f
+        0.5 * double + square
+        >>> f(3.0)
+        Array(12., dtype=float32, weak_type=True)
+    """
+
+    fn: Callable[..., Any]
+    name: str | None = None
+    precedence: int = dataclasses.field(default=_ATOM, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise TypeError(f"Composable wraps a function, got {self.fn!r}")
+        # Frozen, so set the wrapper attributes the way dataclasses do for their own fields.
+        for attribute in functools.WRAPPER_ASSIGNMENTS:
+            if hasattr(self.fn, attribute):
+                object.__setattr__(self, attribute, getattr(self.fn, attribute))
+        object.__setattr__(self, "__wrapped__", self.fn)
+        if self.name is None:
+            object.__setattr__(self, "name", getattr(self.fn, "__name__", repr(self.fn)))
+        else:
+            object.__setattr__(self, "__name__", self.name)
+            object.__setattr__(self, "__qualname__", self.name)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __add__(self, other):
+        if not callable(other):
+            return NotImplemented
+        other = _as_composable(other)
+        return _combine(lambda x, y: x + y, f"{self} + {other}", _SUM, self, other)
+
+    def __radd__(self, other):
+        if not callable(other):
+            return NotImplemented
+        return _as_composable(other) + self
+
+    def __sub__(self, other):
+        if not callable(other):
+            return NotImplemented
+        other = _as_composable(other)
+        name = f"{self} - {_wrap(other, _PRODUCT)}"
+        return _combine(lambda x, y: x - y, name, _SUM, self, other)
+
+    def __rsub__(self, other):
+        if not callable(other):
+            return NotImplemented
+        return _as_composable(other) - self
+
+    def __mul__(self, scalar):
+        if not _is_scalar(scalar):
+            return NotImplemented
+        name = f"{_wrap(self, _PRODUCT)} * {scalar}"
+        return _combine(lambda x: x * scalar, name, _PRODUCT, self)
+
+    def __rmul__(self, scalar):
+        if not _is_scalar(scalar):
+            return NotImplemented
+        name = f"{scalar} * {_wrap(self, _PRODUCT)}"
+        return _combine(lambda x: scalar * x, name, _PRODUCT, self)
+
+    def __truediv__(self, scalar):
+        if not _is_scalar(scalar):
+            return NotImplemented
+        name = f"{_wrap(self, _PRODUCT)} / {scalar}"
+        return _combine(lambda x: x / scalar, name, _PRODUCT, self)
+
+    def __neg__(self):
+        return _combine(lambda x: -x, f"-{_wrap(self, _ATOM)}", _PRODUCT, self)
+
+
+def _combine(op: Callable, name: str, precedence: int, *parts: Composable) -> Composable:
+    """The Composable that applies ``op`` to the results of ``parts`` called on the same args."""
+
+    def combined(*args, **kwargs):
+        return op(*(part(*args, **kwargs) for part in parts))
+
+    combined.__doc__ = f"The function ``{name}``, called with the arguments of its parts."
+    return Composable(combined, name=name, precedence=precedence)
+
+
+def _as_composable(fn: Callable) -> Composable:
+    return fn if isinstance(fn, Composable) else Composable(fn)
+
+
+def _wrap(part: Composable, tightest_outer: int) -> str:
+    """``part``'s repr, in parentheses when its operator binds less than ``tightest_outer``."""
+    return f"({part})" if part.precedence < tightest_outer else str(part)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (numbers.Number, jax.Array, np.ndarray)) and jnp.ndim(value) == 0
