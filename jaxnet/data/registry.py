@@ -8,11 +8,14 @@ from collections.abc import Callable
 
 from jaxnet.data.dataset import Dataset
 from jaxnet.data.digits import load_digits
+from jaxnet.data.mnist import load_fashion_mnist, load_mnist
 from jaxnet.data.mnist1d import load_mnist1d
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "mnist1d": load_mnist1d,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
 }
 
 

@@ -1,0 +1,105 @@
+"""MNIST and Fashion-MNIST: 70,000 28x28 grey images each, in IDX files, downloaded once.
+
+Checksums are the sha256 values tensorflow-datasets publishes; the mirrors are those of
+tensorflow-datasets, torchvision and Keras. Both tables are module constants, read at each call.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxnet.data.dataset import Dataset
+from jaxnet.data.download import cache_dir, fetch_all
+from jaxnet.data.idx import read_idx
+
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
+TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+
+MNIST_MIRRORS = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+MNIST_CHECKSUMS = {
+    TRAIN_IMAGES: "sha256:440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    TRAIN_LABELS: "sha256:3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    TEST_IMAGES: "sha256:8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    TEST_LABELS: "sha256:f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+FASHION_MIRRORS = (
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
+FASHION_CHECKSUMS = {
+    TRAIN_IMAGES: "sha256:3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    TRAIN_LABELS: "sha256:a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    TEST_IMAGES: "sha256:346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    TEST_LABELS: "sha256:67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+
+
+def load_mnist(
+    *, data_dir: str | os.PathLike | None = None, download: bool = True, raw: bool = False
+) -> Dataset:
+    """MNIST handwritten digits: 60,000 training and 10,000 test images, classes "0".."9".
+
+    Args:
+        data_dir: the cache root; the files live in its ``mnist/`` subfolder.
+        download: whether missing files may be downloaded.
+        raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+
+    Returns:
+        A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
+    """
+    names = tuple(str(i) for i in range(10))
+    return _load("mnist", MNIST_CHECKSUMS, MNIST_MIRRORS, names, data_dir, download, raw)
+
+
+def load_fashion_mnist(
+    *, data_dir: str | os.PathLike | None = None, download: bool = True, raw: bool = False
+) -> Dataset:
+    """Fashion-MNIST: Zalando's clothing images in MNIST's format and sizes, ten classes.
+
+    Args:
+        data_dir: the cache root; the files live in its ``fashion_mnist/`` subfolder.
+        download: whether missing files may be downloaded.
+        raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+
+    Returns:
+        A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
+    """
+    return _load("fashion_mnist", FASHION_CHECKSUMS, FASHION_MIRRORS, FASHION_CLASSES,
+                 data_dir, download, raw)
+
+
+def _load(name, checksums, mirrors, class_names, data_dir, download, raw) -> Dataset:
+    paths = fetch_all(cache_dir(data_dir) / name, checksums, mirrors, download=download)
+    x_train, y_train = _pair(paths[TRAIN_IMAGES], paths[TRAIN_LABELS], len(class_names))
+    x_test, y_test = _pair(paths[TEST_IMAGES], paths[TEST_LABELS], len(class_names))
+    if not raw:
+        x_train, x_test = (x.astype(np.float32) / np.float32(255.0) for x in (x_train, x_test))
+    return Dataset(name, x_train, y_train, x_test, y_test, class_names)
+
+
+def _pair(images_path, labels_path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"{images_path} should hold uint8 images (N, rows, cols), "
+                         f"got {images.dtype} {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(f"{labels_path} should hold uint8 labels (N,), "
+                         f"got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                         f"{len(labels)} labels")
+    if labels.size and labels.max() >= num_classes:
+        raise ValueError(f"{labels_path} holds label {labels.max()}; there are {num_classes} "
+                         f"classes")
+    return images[..., None], labels.astype(np.int32)
