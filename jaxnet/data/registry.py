@@ -6,6 +6,7 @@ import inspect
 import os
 from collections.abc import Callable
 
+from jaxnet.data.cifar10 import load_cifar10
 from jaxnet.data.dataset import Dataset
 from jaxnet.data.digits import load_digits
 from jaxnet.data.mnist import load_fashion_mnist, load_mnist
@@ -16,6 +17,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "mnist1d": load_mnist1d,
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
 }
 
 
