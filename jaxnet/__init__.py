@@ -11,7 +11,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
     131
 """
 
-from jaxnet import data, losses, metrics, regularizers
+from jaxnet import data, losses, metrics, regularizers, viz
 from jaxnet.core import (
     Layer,
     LayerError,
@@ -40,5 +40,6 @@ from jaxnet.layers import (
     swish,
     tanh,
 )
+from jaxnet.train import FitResult, Objective, evaluate, fit, objective, train_step
 
 __version__ = "0.1.0"

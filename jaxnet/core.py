@@ -8,7 +8,8 @@ functions:
 * ``apply(params, state, x, *, key=None, train=False) -> (y, state)`` maps inputs to outputs and the
   new state, mutating nothing.
 
-Any plain function ``x -> y`` (``jax.nn.relu``, a lambda) is a valid layer inside :class:`Sequential`.
+Any plain function ``x -> y`` (``jax.nn.relu``, a lambda) is a valid layer inside
+:class:`Sequential`.
 """
 
 from __future__ import annotations
@@ -128,11 +129,13 @@ class Sequential(Layer):
         names = self.names
         if len(set(names)) != len(names):
             duplicates = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"layer names must be unique within a Sequential; repeated: {duplicates}")
+            raise ValueError(
+                f"layer names must be unique within a Sequential; repeated: {duplicates}"
+            )
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The name of each layer, in order: its own ``name``, else its kind and a per-kind count."""
+        """Each layer's name, in order: its own ``name``, else its kind and a per-kind count."""
         counts: dict[str, int] = {}
         names = []
         for layer in self.layers:
@@ -240,9 +243,8 @@ def summary(model: Layer, params: Params, state: State, x: Any) -> str:
     rule = "-" * (sum(widths) + 6)
 
     def line(row):
-        return "  ".join(
-            cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
-        )
+        cells = zip(row, widths)
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(cells))
 
     n_params, n_state = count_params(params), count_params(state)
     text = "\n".join(

@@ -141,7 +141,8 @@ def test_training_with_dropout_but_no_key_is_a_clear_error():
 
 
 def test_parameters_of_another_model_are_rejected_with_their_names():
-    params, state = jn.Sequential([jn.Dense(2, name="a")]).init(jax.random.key(0), jnp.zeros((1, 2)))
+    other = jn.Sequential([jn.Dense(2, name="a")])
+    params, state = other.init(jax.random.key(0), jnp.zeros((1, 2)))
     with pytest.raises(jn.LayerError, match=r"\['a'\].*dense_0"):
         jn.Sequential([jn.Dense(2)]).apply(params, state, jnp.zeros((1, 2)))
 

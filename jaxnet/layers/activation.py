@@ -52,7 +52,8 @@ def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
-            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)} or a function x -> y"
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)} "
+            "or a function x -> y"
         ) from None
 
 

@@ -18,7 +18,8 @@ def _check_features(x, scale) -> None:
 
 
 def _scale_and_bias(features: int) -> dict:
-    return {"scale": jnp.ones((features,), jnp.float32), "bias": jnp.zeros((features,), jnp.float32)}
+    return {"scale": jnp.ones((features,), jnp.float32),
+            "bias": jnp.zeros((features,), jnp.float32)}
 
 
 def _affine(y, params) -> jax.Array:
@@ -54,7 +55,8 @@ class BatchNorm(Layer):
 
     def init(self, key, x):
         features = shape_of(x).shape[-1]
-        state = {"mean": jnp.zeros((features,), jnp.float32), "var": jnp.ones((features,), jnp.float32)}
+        state = {"mean": jnp.zeros((features,), jnp.float32),
+                 "var": jnp.ones((features,), jnp.float32)}
         return _scale_and_bias(features), state
 
     def apply(self, params, state, x, *, key=None, train=False):

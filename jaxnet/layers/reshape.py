@@ -24,7 +24,7 @@ class Flatten(Layer):
 
 @dataclasses.dataclass(frozen=True)
 class Reshape(Layer):
-    """Reshapes each example to ``shape`` (one entry may be -1): ``(batch, ...) -> (batch, *shape)``.
+    """Reshapes each example to ``shape`` (one size may be -1): ``(batch, ...) -> (batch, *shape)``.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -38,7 +38,9 @@ class Reshape(Layer):
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         if sum(d == -1 for d in self.shape) > 1 or any(d < -1 or d == 0 for d in self.shape):
-            raise ValueError(f"Reshape shape takes positive sizes and at most one -1, got {self.shape}")
+            raise ValueError(
+                f"Reshape shape takes positive sizes and at most one -1, got {self.shape}"
+            )
 
     def apply(self, params, state, x, *, key=None, train=False):
         given = jnp.shape(x)
