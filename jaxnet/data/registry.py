@@ -11,6 +11,7 @@ from jaxnet.data.dataset import Dataset
 from jaxnet.data.digits import load_digits
 from jaxnet.data.mnist import load_fashion_mnist, load_mnist
 from jaxnet.data.mnist1d import load_mnist1d
+from jaxnet.data.toy import load_circles, load_moons, load_spirals, load_xor
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
@@ -18,6 +19,10 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "cifar10": load_cifar10,
+    "moons": load_moons,
+    "circles": load_circles,
+    "spirals": load_spirals,
+    "xor": load_xor,
 }
 
 
