@@ -11,6 +11,7 @@ pipeline helpers turn it into what a training loop needs.
     ((128, 8, 8, 1), (128, 10))
 """
 
+from jaxnet.data.augment import random_crop, random_flip, random_translate
 from jaxnet.data.dataset import Dataset
 from jaxnet.data.pipeline import batches, one_hot, split, standardize
 from jaxnet.data.registry import LOADERS, load
@@ -21,6 +22,9 @@ __all__ = [
     "batches",
     "load",
     "one_hot",
+    "random_crop",
+    "random_flip",
+    "random_translate",
     "split",
     "standardize",
 ]
