@@ -1,0 +1,67 @@
+"""What every experiment script shares: its command line and its metrics.json.
+
+Each script in experiments/ takes ``--help``, ``--quick`` (a small run that the tests execute),
+``--seed`` and ``--out DIR`` (default ``runs/<name>/``), and writes ``metrics.json`` there beside
+its figures. A script imports this module as ``_common`` (Python puts the script's folder first on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def parser(name: str, doc: str) -> argparse.ArgumentParser:
+    """An argument parser with the shared options; the script adds its own before parsing.
+
+    Args:
+        name: the experiment's name; results go to ``runs/<name>/`` unless ``--out`` says otherwise.
+        doc: the script's docstring: its first paragraph describes the script in ``--help``, the
+            rest is shown after the options.
+
+    Returns:
+        An ``argparse.ArgumentParser`` with ``--seed``, ``--quick`` and ``--out``.
+    """
+    description, _, epilog = doc.strip().partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds data, initialisation, batches")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run of a few seconds (the tests run it)")
+    parser.add_argument("--out", type=Path, default=Path("runs") / name,
+                        help=f"folder for metrics.json and the figures (default runs/{name}/)")
+    return parser
+
+
+def write_metrics(out: Path, experiment: str, settings: dict[str, Any], start: float,
+                  **results: Any) -> dict[str, Any]:
+    """Writes ``out/metrics.json``: the experiment's name, its results, settings and wall time.
+
+    Args:
+        out: the output folder (it exists).
+        experiment: the experiment's name.
+        settings: what the run was configured with (``--quick`` included).
+        start: ``time.perf_counter()`` when the run began.
+        **results: the measurements, e.g. ``test_accuracy=0.97``; NumPy and JAX numbers and
+            arrays are written as plain numbers and lists.
+
+    Returns:
+        The dict that was written.
+    """
+    metrics = {"experiment": experiment, **results, "settings": settings,
+               "wall_time_s": time.perf_counter() - start}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain))
+    return metrics
+
+
+def _plain(value: Any) -> Any:
+    """JSON's fallback: NumPy and JAX scalars and arrays become numbers and lists."""
+    return np.asarray(value).tolist()
