@@ -151,4 +151,5 @@ def _instructions(folder: Path, names: Sequence[str], mirrors: Sequence[str], wh
             f"{'them' if len(names) > 1 else 'it'} from {sources} (the base URL followed by the "
             f"file name) and place {'them' if len(names) > 1 else 'it'} in {folder}, or pass "
             f"data_dir= / set JAXNET_DATA to a folder whose '{folder.name}' subfolder holds "
-            f"{'them' if len(names) > 1 else 'it'}.")
+            f"{'them' if len(names) > 1 else 'it'} (docs/data.md lists every file with its "
+            f"checksum).")
