@@ -13,12 +13,15 @@ pipeline helpers turn it into what a training loop needs.
 
 from jaxnet.data.augment import random_crop, random_flip, random_translate
 from jaxnet.data.dataset import Dataset
+from jaxnet.data.download import ChecksumError, MissingDataError
 from jaxnet.data.pipeline import batches, one_hot, split, standardize
 from jaxnet.data.registry import LOADERS, load
 
 __all__ = [
     "LOADERS",
+    "ChecksumError",
     "Dataset",
+    "MissingDataError",
     "batches",
     "load",
     "one_hot",
