@@ -1,9 +1,19 @@
 """The source's MLP experiment runs end to end and writes what it promises."""
 
+import gzip
+import hashlib
+import importlib.util
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxnet.data import mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,3 +41,39 @@ def test_help_describes_the_options():
         check=True, capture_output=True, text=True,
     ).stdout
     assert "--quick" in out and "--out" in out and "--dataset" in out
+
+
+def _idx_gz(array: np.ndarray) -> bytes:
+    return gzip.compress(struct.pack(f">I{array.ndim}I", 0x0800 | array.ndim, *array.shape)
+                         + array.tobytes())
+
+
+@pytest.mark.parametrize("name, checksums", [("mnist", "MNIST_CHECKSUMS"),
+                                             ("fashion_mnist", "FASHION_CHECKSUMS")])
+def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tmp_path,
+                                                             monkeypatch):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cache" / name
+    folder.mkdir(parents=True)
+    files = {
+        mnist.TRAIN_IMAGES: rng.integers(0, 256, (300, 28, 28), dtype=np.uint8),
+        mnist.TRAIN_LABELS: (np.arange(300) % 10).astype(np.uint8),
+        mnist.TEST_IMAGES: rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+        mnist.TEST_LABELS: (np.arange(50) % 10).astype(np.uint8),
+    }
+    sums = {}
+    for filename, array in files.items():
+        data = _idx_gz(array)
+        (folder / filename).write_bytes(data)
+        sums[filename] = "sha256:" + hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(mnist, checksums, sums)
+    script = ROOT / "experiments" / "mnist_mlp.py"
+    spec = importlib.util.spec_from_file_location("mnist_mlp", script)
+    experiment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(experiment)
+    with jax.numpy_dtype_promotion("standard"):
+        metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
+                                   str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300
+    assert metrics["trainable_params"] == 670_730 and metrics["state_params"] == 1_024
+    assert (tmp_path / "out" / "metrics.json").exists()
