@@ -87,6 +87,17 @@ def class_labels(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.argmax(target, axis=-1) if is_one_hot(pred, target) else jnp.asarray(target)
 
 
+def correct(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """Whether each example's predicted class is its target class, a bool array of batch shape.
+
+    Takes ``pred`` and ``target`` as :func:`accuracy` does.
+    """
+    if is_binary(pred):
+        pred, target = binary_targets(pred, target)
+        return (pred > 0) == is_positive(target)
+    return jnp.argmax(pred, axis=-1) == class_labels(pred, target)
+
+
 def accuracy(pred: jax.Array, target: jax.Array) -> jax.Array:
     """The fraction of examples whose predicted class is the target class.
 
@@ -108,9 +119,4 @@ def accuracy(pred: jax.Array, target: jax.Array) -> jax.Array:
         >>> jn.metrics.accuracy(jnp.array([2.0, -1.0]), jnp.array([1, 1]))
         Array(0.5, dtype=float32)
     """
-    if is_binary(pred):
-        pred, target = binary_targets(pred, target)
-        hits = (pred > 0) == is_positive(target)
-    else:
-        hits = jnp.argmax(pred, axis=-1) == class_labels(pred, target)
-    return jnp.mean(hits.astype(jnp.float32))
+    return jnp.mean(correct(pred, target).astype(jnp.float32))
