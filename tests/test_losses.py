@@ -104,7 +104,7 @@ def test_integer_and_one_hot_targets_give_the_same_loss(loss):
 # A few shapes, many values: each new shape costs a compilation.
 @settings(max_examples=20, deadline=None)
 @given(
-    leading=st.sampled_from([(1,), (5,), (2, 3)]),
+    leading=st.sampled_from([(1,), (2, 3)]),
     classes=st.sampled_from([2, 5]),
     seed=st.integers(0, 2**31 - 1),
 )
