@@ -14,20 +14,32 @@ from jaxnet.layers.activation import (
     swish,
     tanh,
 )
+from jaxnet.layers.conv import Conv1D, Conv2D
 from jaxnet.layers.dense import Dense
 from jaxnet.layers.dropout import Dropout
 from jaxnet.layers.norm import BatchNorm, LayerNorm
+from jaxnet.layers.pool import AvgPool, GlobalAvgPool, MaxPool
+from jaxnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from jaxnet.layers.reshape import Flatten, Reshape
 
 __all__ = [
     "Activation",
+    "AvgPool",
     "BatchNorm",
+    "Bidirectional",
+    "Conv1D",
+    "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GRU",
+    "GlobalAvgPool",
+    "LSTM",
     "LayerNorm",
+    "MaxPool",
     "PReLU",
     "Reshape",
+    "SimpleRNN",
     "elu",
     "gelu",
     "identity",
