@@ -1,0 +1,71 @@
+"""Checks shared by the layer tests: shape agreement, models batched by vmap, gradients, padding."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.test_util import check_grads
+
+from jaxnet.core import output_shape
+
+
+def random_params(layer, shape, seed=0, scale=0.5):
+    """Parameters of the shapes ``layer.init`` gives, every entry random (biases too, so that none
+    can hide a mistake), drawn by NumPy so that no initializer compiles."""
+    spec = jax.ShapeDtypeStruct(shape, jnp.float32)
+    shapes, _ = jax.eval_shape(layer.init, jax.random.key(0), spec)
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(
+        lambda s: jnp.asarray(scale * rng.standard_normal(s.shape), jnp.float32), shapes
+    )
+
+
+def random_normal(shape, seed=1):
+    """Standard normal float32 inputs, drawn by NumPy."""
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
+def assert_shape_agreement(layer, shape, **apply_kwargs):
+    """The output shape that init promises (abstractly) is the shape apply returns.
+
+    ``init`` gets only a ``ShapeDtypeStruct``, so this also checks that it reads nothing else.
+    """
+    spec = jax.ShapeDtypeStruct(shape, jnp.float32)
+    params, state = layer.init(jax.random.key(0), spec)
+    promised = output_shape(layer, params, state, spec)
+    x = jax.random.normal(jax.random.key(1), shape)
+    y, new_state = layer.apply(params, state, x, **apply_kwargs)
+    assert (y.shape, y.dtype) == (promised.shape, promised.dtype)
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    return y
+
+
+def assert_vmap_over_models_matches_loop(layer, x, models=3):
+    """Parameters of several models stacked and vmapped under jit give each model's output."""
+    keys = jax.random.split(jax.random.key(0), models)
+    stacked, _ = jax.vmap(lambda k: layer.init(k, x))(keys)
+    apply = jax.jit(lambda p: layer.apply(p, {}, x)[0])
+    batched = jax.jit(jax.vmap(apply))(stacked)
+    for i in range(models):
+        params = jax.tree.map(lambda leaf, i=i: leaf[i], stacked)
+        np.testing.assert_allclose(batched[i], apply(params), rtol=1e-5, atol=1e-5)
+
+
+def assert_gradients_match_finite_differences(f, params, x):
+    """``f(params, x)``'s derivatives against finite differences, in float64 (tight tolerances).
+
+    ``f`` is compiled once, since the check calls it many times.
+    """
+    with jax.enable_x64(True):
+        params, x = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), (params, x))
+        check_grads(jax.jit(f), (params, x), order=1, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def same_pads(sizes, window, strides):
+    """XLA's "SAME": output ceil(size / stride), the extra cell of odd padding at the end."""
+    pads = []
+    for size, w, s in zip(sizes, window, strides, strict=True):
+        total = max((math.ceil(size / s) - 1) * s + w - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return pads
