@@ -1,0 +1,117 @@
+"""Decision-boundary figures and animations: grids, colours, labels, frame counts, errors."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+from PIL import Image  # noqa: E402  (matplotlib brings Pillow; both are optional extras)
+
+import jaxnet as jn  # noqa: E402
+
+
+def points():
+    """Six labelled points in 2-D, three classes."""
+    x = np.array([[-1.0, -1.0], [-0.5, -1.0], [1.0, 0.0], [0.5, 0.2], [0.0, 1.0], [0.2, 2.0]],
+                 np.float32)
+    return x, np.array([0, 0, 1, 1, 2, 2], np.int32)
+
+
+def linear_logits(weights):
+    """A prediction function ``p -> p @ weights``: logits linear in the point."""
+    return lambda p: np.asarray(p) @ np.asarray(weights, np.float32)
+
+
+def test_boundary_grid_covers_the_data_with_a_margin():
+    x, _ = points()
+    grid = jn.viz.boundary_grid(x, resolution=11, margin=0.1)
+    assert grid.shape == (11, 11, 2) and grid.dtype == np.float32
+    np.testing.assert_allclose(grid[0, 0], [-1.2, -1.3], rtol=1e-6)
+    np.testing.assert_allclose(grid[-1, -1], [1.2, 2.3], rtol=1e-6)
+    assert np.all(np.diff(grid[0, :, 0]) > 0) and np.all(np.diff(grid[:, 0, 1]) > 0)
+
+
+def test_decision_boundary_labels_its_axes_legend_and_title(tmp_path):
+    x, y = points()
+    figure = jn.viz.decision_boundary(linear_logits(np.eye(2, 3)), x, y, title="linear",
+                                      class_names=["a", "b", "c"], path=tmp_path / "b.png")
+    (ax,) = figure.axes
+    assert ax.get_title() == "linear"
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+    assert (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_decision_boundary_colours_each_grid_point_by_its_predicted_class():
+    x, y = points()
+    # One logit, positive right of x1 = 0: class 1 on the right half of the picture.
+    figure = jn.viz.decision_boundary(lambda p: p[:, 0], x, y, resolution=20, margin=0.0)
+    rgb = figure.axes[0].images[0].get_array()
+    left, right = rgb[:, 0], rgb[:, -1]
+    assert np.all(left == left[0]) and np.all(right == right[0])
+    assert not np.allclose(left[0], right[0])
+    assert figure.axes[0].images[0].get_extent() == [-1.0, 1.0, -1.0, 2.0]
+
+
+def test_probability_shading_fades_near_the_boundary_and_labels_need_no_logits():
+    x, y = points()
+    def steep(p):
+        return 20.0 * p[:, 0]
+
+    soft = jn.viz.decision_boundary(steep, x, y, resolution=21, margin=0.0,
+                                    shading="probability").axes[0].images[0].get_array()
+    hard = jn.viz.decision_boundary(steep, x, y, resolution=21, margin=0.0,
+                                    ).axes[0].images[0].get_array()
+    middle = 10  # the column on x1 = 0, where both classes are equally likely
+    assert not np.allclose(soft[:, middle], hard[:, middle])
+    np.testing.assert_allclose(soft[:, 0], hard[:, 0], atol=1e-6)
+    labels = jn.viz.decision_boundary(lambda p: (p[:, 0] > 0).astype(np.int32), x, y,
+                                      resolution=21, margin=0.0).axes[0].images[0].get_array()
+    np.testing.assert_allclose(labels[:, :middle], hard[:, :middle])
+
+
+def test_decision_boundary_draws_into_a_given_axes():
+    from matplotlib.figure import Figure
+
+    x, y = points()
+    figure = Figure()
+    axes = figure.subplots(1, 2)
+    returned = jn.viz.decision_boundary(linear_logits(np.eye(2, 3)), x, y, ax=axes[1], title="B")
+    assert returned is figure
+    assert axes[1].get_title() == "B" and not axes[0].images and axes[1].images
+
+
+def test_boundary_animation_writes_one_gif_frame_per_snapshot(tmp_path):
+    x, y = points()
+    frames = [linear_logits([[np.cos(a), np.sin(a)], [np.sin(a), -np.cos(a)]])
+              for a in np.linspace(0.0, np.pi, 7)]
+    path = jn.viz.boundary_animation(frames, x, y, tmp_path / "a.gif",
+                                     captions=[f"step {i}" for i in range(7)], title="turning",
+                                     resolution=30, size=2.0, dpi=60)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 7
+        assert gif.size == (120, 120)
+    assert path.stat().st_size < 200_000
+
+
+def test_boundary_animation_takes_precomputed_grids(tmp_path):
+    x, y = points()
+    grid = jn.viz.boundary_grid(x, resolution=25)
+    frames = [grid[..., 0] - shift for shift in (-0.5, 0.0, 0.5)]
+    path = jn.viz.boundary_animation(frames, x, y, tmp_path / "a.gif", resolution=25, size=2.0)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+
+
+def test_wrong_inputs_raise_clear_errors(tmp_path):
+    x, y = points()
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        jn.viz.decision_boundary(lambda p: p[:, 0], np.zeros((6, 3)), y)
+    with pytest.raises(ValueError, match="shading"):
+        jn.viz.decision_boundary(lambda p: p[:, 0], x, y, shading="soft")
+    with pytest.raises(ValueError, match="predict_fn"):
+        jn.viz.decision_boundary(lambda p: p[:5], x, y)
+    with pytest.raises(ValueError, match=r"\(25, 25\)"):
+        jn.viz.boundary_animation([np.zeros((10, 10))], x, y, tmp_path / "a.gif", resolution=25)
+    with pytest.raises(ValueError, match="2 captions for 1 frames"):
+        jn.viz.boundary_animation([lambda p: p[:, 0]], x, y, tmp_path / "a.gif",
+                                  captions=["a", "b"])
