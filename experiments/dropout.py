@@ -16,10 +16,9 @@ Writes metrics.json and curves.png to --out (default runs/dropout/).
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
+import _common
 import jax
 import numpy as np
 import optax
@@ -66,17 +65,14 @@ def train(rate: float, train_data, test_data, args, epochs: int) -> dict[str, li
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _common.parser("dropout", __doc__)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.2, 0.5],
                         help="dropout rates to compare (the probability to drop a unit)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="data cache folder (MNIST-1D)")
-    parser.add_argument("--quick", action="store_true", help="8 epochs: a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("runs/dropout"))
     return parser.parse_args(argv)
 
 
@@ -104,22 +100,17 @@ def main(argv=None) -> dict:
               f"{final['test_accuracy']:.3f} (gap {runs[f'{rate:g}']['accuracy_gap']:.3f}); "
               f"train loss {final['train_loss']:.3f}, test loss {final['test_loss']:.3f}")
 
-    metrics = {
-        "experiment": "dropout",
-        "dataset": "mnist1d",
-        "test_accuracy": {rate: run["test_accuracy"] for rate, run in runs.items()},
-        "accuracy_gap": {rate: run["accuracy_gap"] for rate, run in runs.items()},
-        "runs": runs,
-        "wall_time_s": time.perf_counter() - start,
-        "settings": {
-            "rates": args.rates, "epochs": epochs, "width": args.width,
-            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "optimizer": "adam", "seed": args.seed, "n_train": len(data.x_train),
-            "n_test": len(data.x_test), "quick": args.quick,
-        },
-    }
     plot(runs, args.width).savefig(args.out / "curves.png", dpi=100, bbox_inches="tight")
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    settings = {
+        "rates": args.rates, "epochs": epochs, "width": args.width,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate, "optimizer": "adam",
+        "seed": args.seed, "n_train": len(data.x_train), "n_test": len(data.x_test),
+        "quick": args.quick,
+    }
+    metrics = _common.write_metrics(
+        args.out, "dropout", settings, start, dataset="mnist1d",
+        test_accuracy={rate: run["test_accuracy"] for rate, run in runs.items()},
+        accuracy_gap={rate: run["accuracy_gap"] for rate, run in runs.items()}, runs=runs)
     print(f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics
 

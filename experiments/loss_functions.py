@@ -12,7 +12,7 @@
    training set.
 
     python experiments/loss_functions.py            # about 20 s
-    python experiments/loss_functions.py --quick    # fewer steps
+    python experiments/loss_functions.py --quick    # 200 line steps, 10 epochs
 
 Writes metrics.json, loss_shapes.png, regression_outliers.png and classification.png to --out
 (default runs/loss_functions/).
@@ -21,10 +21,9 @@ Writes metrics.json, loss_shapes.png, regression_outliers.png and classification
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,14 +144,10 @@ def classification(args, epochs: int) -> tuple[dict, dict]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _common.parser("loss_functions", __doc__)
     parser.add_argument("--line-steps", type=int, default=500,
                         help="full-batch Adam steps for each fitted line")
     parser.add_argument("--epochs", type=int, default=100, help="epochs on the moons")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true",
-                        help="200 line steps and 10 epochs: a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("runs/loss_functions"))
     return parser.parse_args(argv)
 
 
@@ -172,19 +167,16 @@ def main(argv=None) -> dict:
     plot_classification(classes, histories).savefig(
         args.out / "classification.png", dpi=100, bbox_inches="tight")
 
-    metrics = {
-        "experiment": "loss_functions",
-        "regression": {"true": {"slope": SLOPE, "intercept": INTERCEPT}, **lines},
-        "classification": classes,
-        "wall_time_s": time.perf_counter() - start,
-        "settings": {
-            "line_steps": line_steps, "line_points": 100, "outliers": 10,
-            "line_optimizer": "adam(0.05), full batch", "moons_epochs": epochs,
-            "moons": {"n_samples": 1000, "noise": 0.2}, "moons_optimizer": "adam(0.01)",
-            "batch_size": 32, "seed": args.seed, "quick": args.quick,
-        },
+    settings = {
+        "line_steps": line_steps, "line_points": 100, "outliers": 10,
+        "line_optimizer": "adam(0.05), full batch", "moons_epochs": epochs,
+        "moons": {"n_samples": 1000, "noise": 0.2}, "moons_optimizer": "adam(0.01)",
+        "batch_size": 32, "seed": args.seed, "quick": args.quick,
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = _common.write_metrics(
+        args.out, "loss_functions", settings, start,
+        regression={"true": {"slope": SLOPE, "intercept": INTERCEPT}, **lines},
+        classification=classes)
     print(f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics
 

@@ -16,10 +16,9 @@ Writes metrics.json and one_neuron.png to --out (default runs/one_neuron/).
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
+import _common
 import jax
 import numpy as np
 import optax
@@ -72,7 +71,7 @@ def flat(params: dict) -> np.ndarray:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _common.parser("one_neuron", __doc__)
     parser.add_argument("--alpha", type=float, default=0.1,
                         help="step size of gradient descent and of Adam")
     parser.add_argument("--epsilon", type=float, default=None,
@@ -82,9 +81,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--spread", type=float, default=0.6,
                         help="standard deviation of each blob; at 0.6 a few points overlap")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="epsilon 1e-3: a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("runs/one_neuron"))
     return parser.parse_args(argv)
 
 
@@ -121,22 +117,18 @@ def main(argv=None) -> dict:
         print(f"{name}: {result.steps} iterations ({result.stop_reason}), final loss "
               f"{final['loss']:.6f}, w = {np.round(theta[:2], 4)}, b = {theta[2]:.4f}")
 
-    theta0 = flat(params)
-    metrics = {
-        "experiment": "one_neuron",
-        **runs,
-        "minimiser": {"w": best[:2].tolist(), "b": float(best[2]), "loss": best_loss},
-        "start": {"w": theta0[:2].tolist(), "b": float(theta0[2])},
-        "wall_time_s": time.perf_counter() - start,
-        "settings": {
-            "alpha": args.alpha, "epsilon": epsilon, "max_iterations": args.max_iterations,
-            "samples": args.samples, "spread": args.spread, "seed": args.seed,
-            "batch_size": len(x), "quick": args.quick,
-        },
-    }
-    plot(x, y, runs, metrics["minimiser"], histories, args, epsilon).savefig(
+    minimiser = {"w": best[:2].tolist(), "b": float(best[2]), "loss": best_loss}
+    plot(x, y, runs, minimiser, histories, args, epsilon).savefig(
         args.out / "one_neuron.png", dpi=100, bbox_inches="tight")
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    theta0 = flat(params)
+    settings = {
+        "alpha": args.alpha, "epsilon": epsilon, "max_iterations": args.max_iterations,
+        "samples": args.samples, "spread": args.spread, "seed": args.seed,
+        "batch_size": len(x), "quick": args.quick,
+    }
+    metrics = _common.write_metrics(
+        args.out, "one_neuron", settings, start, **runs, minimiser=minimiser,
+        initial={"w": theta0[:2].tolist(), "b": float(theta0[2])})
     print(f"minimiser: w = {np.round(best[:2], 4)}, b = {best[2]:.4f}, loss {best_loss:.6f}; "
           f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
-from pathlib import Path
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,15 +73,12 @@ def layers_to_fraction(norms: np.ndarray, fraction: float = FRACTION) -> int | N
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _common.parser("vanishing_gradients", __doc__)
     parser.add_argument("--depth", type=int, default=10, help="Dense layers, the output included")
     parser.add_argument("--width", type=int, default=32, help="units of each hidden layer")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=0.1, help="plain SGD's step")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="2 epochs: a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("runs/vanishing_gradients"))
     return parser.parse_args(argv)
 
 
@@ -126,24 +122,20 @@ def main(argv=None) -> dict:
               f"{results[name]['layers_to_1pct_at_init'] or 'no'} layers; test accuracy "
               f"{final['accuracy']:.3f}")
 
-    metrics = {
-        "experiment": "vanishing_gradients",
-        "sigmoid_layers_to_1pct": results["sigmoid"]["layers_to_1pct_at_init"],
-        "test_accuracy": {name: r["test_accuracy"] for name, r in results.items()},
-        "activations": results,
-        "wall_time_s": time.perf_counter() - start,
-        "settings": {
-            "depth": args.depth, "width": args.width, "epochs": epochs,
-            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "optimizer": "sgd", "seed": args.seed, "init": "glorot_uniform",
-            "gradient_batch": "whole training set", "n_train": len(train[0]),
-            "n_test": len(test[0]), "quick": args.quick,
-        },
-    }
     plot_gradient_norms(results, epochs).savefig(
         args.out / "gradient_norms.png", dpi=100, bbox_inches="tight")
     plot_training(results).savefig(args.out / "training.png", dpi=100, bbox_inches="tight")
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    settings = {
+        "depth": args.depth, "width": args.width, "epochs": epochs,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate, "optimizer": "sgd",
+        "seed": args.seed, "init": "glorot_uniform", "gradient_batch": "whole training set",
+        "n_train": len(train[0]), "n_test": len(test[0]), "quick": args.quick,
+    }
+    metrics = _common.write_metrics(
+        args.out, "vanishing_gradients", settings, start,
+        sigmoid_layers_to_1pct=results["sigmoid"]["layers_to_1pct_at_init"],
+        test_accuracy={name: r["test_accuracy"] for name, r in results.items()},
+        activations=results)
     print(f"sigmoid's gradient falls below 1% of the output layer's after "
           f"{metrics['sigmoid_layers_to_1pct']} layers; wall time {metrics['wall_time_s']:.1f} s; "
           f"results in {args.out}")

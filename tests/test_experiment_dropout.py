@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import jaxnet as jn
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "dropout.py"
 
@@ -14,6 +16,9 @@ SCRIPT = ROOT / "experiments" / "dropout.py"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dropout")
+    # Generated here rather than by the script: a script's own folder comes first on its
+    # sys.path, where a module named like the mnist1d package would hide it.
+    jn.data.load("mnist1d", data_dir=out / "data")
     subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out / "run"),
                     "--data-dir", str(out / "data")],
                    check=True, capture_output=True, text=True, timeout=300)

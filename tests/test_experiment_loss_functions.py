@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "loss_functions.py"
 
 
-def load_script():
+@pytest.fixture
+def script(monkeypatch):
+    """The script as a module; its folder goes on sys.path, as when it runs, for _common."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("loss_functions", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -28,9 +31,9 @@ def quick_run(tmp_path_factory):
     return out, json.loads((out / "metrics.json").read_text())
 
 
-def test_loss_shapes_follow_their_formulas_and_derivatives():
+def test_loss_shapes_follow_their_formulas_and_derivatives(script):
     s = np.linspace(-3.0, 3.0, 61)
-    shapes = load_script().loss_shapes(s)
+    shapes = script.loss_shapes(s)
     expected = {
         ("regression", "MSE"): (s**2, 2 * s),
         ("regression", "MAE"): (np.abs(s), np.sign(s)),
@@ -51,9 +54,9 @@ def test_loss_shapes_follow_their_formulas_and_derivatives():
                                    atol=1e-5, err_msg=f"{panel} {name} derivative")
 
 
-def test_mse_fit_is_least_squares_and_mae_ignores_the_outliers(quick_run):
+def test_mse_fit_is_least_squares_and_mae_ignores_the_outliers(quick_run, script):
     _, metrics = quick_run
-    x, y, outlier = load_script().line_with_outliers(100, 10, metrics["settings"]["seed"])
+    x, y, outlier = script.line_with_outliers(100, 10, metrics["settings"]["seed"])
     assert outlier.sum() == 10 and np.all(y[outlier, 0] > 2.0 * x[outlier, 0] + 0.5 + 2.5)
     slope, intercept = np.polyfit(x[:, 0].astype(np.float64), y[:, 0].astype(np.float64), 1)
     mse, mae = metrics["regression"]["mse"], metrics["regression"]["mae"]

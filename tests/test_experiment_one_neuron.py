@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "one_neuron.py"
 
 
-def load_script():
+@pytest.fixture
+def script(monkeypatch):
+    """The script as a module; its folder goes on sys.path, as when it runs, for _common."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("one_neuron", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -41,12 +44,12 @@ def numpy_gradient_descent(x, y, w, b, alpha, epsilon, max_iterations):
     return max_iterations, w, b
 
 
-def test_gradient_descent_takes_as_many_iterations_as_a_numpy_loop(quick_run):
+def test_gradient_descent_takes_as_many_iterations_as_a_numpy_loop(quick_run, script):
     _, metrics = quick_run
     settings = metrics["settings"]
-    x, y = load_script().make_blobs(settings["samples"], settings["spread"], settings["seed"])
+    x, y = script.make_blobs(settings["samples"], settings["spread"], settings["seed"])
     iterations, w, b = numpy_gradient_descent(
-        x.astype(np.float64), y, metrics["start"]["w"], metrics["start"]["b"],
+        x.astype(np.float64), y, metrics["initial"]["w"], metrics["initial"]["b"],
         settings["alpha"], settings["epsilon"], settings["max_iterations"])
     run = metrics["gradient_descent"]
     assert run["stop_reason"] == "converged"
@@ -66,10 +69,9 @@ def test_adam_converges_in_fewer_iterations_and_closer_to_the_minimiser(quick_ru
     assert (out / "one_neuron.png").stat().st_size > 1000
 
 
-def test_newton_minimiser_zeroes_the_gradient():
-    module = load_script()
-    x, y = module.make_blobs(200, 0.6, 0)
-    theta, loss = module.newton_minimiser(x, y)
+def test_newton_minimiser_zeroes_the_gradient(script):
+    x, y = script.make_blobs(200, 0.6, 0)
+    theta, loss = script.newton_minimiser(x, y)
     features = np.concatenate([x, np.ones((len(x), 1))], axis=1).astype(np.float64)
     p = 1.0 / (1.0 + np.exp(-features @ theta))
     np.testing.assert_allclose(features.T @ (p - y) / len(y), 0.0, atol=1e-10)

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "vanishing_gradients.py"
 
 
-def load_script():
+@pytest.fixture
+def script(monkeypatch):
+    """The script as a module; its folder goes on sys.path, as when it runs, for _common."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("vanishing_gradients", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -50,24 +53,22 @@ def numpy_backprop_norms(params, x, y):
     return np.array(norms[::-1])
 
 
-def test_layer_gradient_norms_equal_hand_written_backpropagation():
-    module = load_script()
-    model = module.build_model(jn.sigmoid, depth=4, width=6)
+def test_layer_gradient_norms_equal_hand_written_backpropagation(script):
+    model = script.build_model(jn.sigmoid, depth=4, width=6)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 5)).astype(np.float32)
     y = rng.integers(0, 10, 20).astype(np.int32)
     params, state = model.init(jax.random.key(0), x[:1])
     objective = jn.objective(model, jn.losses.softmax_cross_entropy)
-    norms = module.layer_gradient_norms(objective, params, state, (x, y))
+    norms = script.layer_gradient_norms(objective, params, state, (x, y))
     assert norms.shape == (4,)
     np.testing.assert_allclose(norms, numpy_backprop_norms(params, x, y), rtol=1e-4)
 
 
-def test_layers_to_fraction_counts_back_from_the_output_layer():
-    module = load_script()
-    assert module.layers_to_fraction(np.array([1e-5, 1e-3, 0.02, 0.3, 1.0])) == 3
-    assert module.layers_to_fraction(np.array([0.005, 1.0])) == 1
-    assert module.layers_to_fraction(np.array([0.5, 0.2, 1.0])) is None
+def test_layers_to_fraction_counts_back_from_the_output_layer(script):
+    assert script.layers_to_fraction(np.array([1e-5, 1e-3, 0.02, 0.3, 1.0])) == 3
+    assert script.layers_to_fraction(np.array([0.005, 1.0])) == 1
+    assert script.layers_to_fraction(np.array([0.5, 0.2, 1.0])) is None
 
 
 def test_sigmoid_gradient_shrinks_towards_the_input_and_vanishes_within_a_few_layers(quick_run):
