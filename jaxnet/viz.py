@@ -150,7 +150,7 @@ def boundary_grid(x: np.ndarray, resolution: int = 200, margin: float = 0.1) -> 
 
 
 def decision_boundary(
-    predict_fn: Predict,
+    predict_fn: Predict | np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -169,7 +169,9 @@ def decision_boundary(
         predict_fn: maps points ``(M, 2)`` to the model's outputs: logits ``(M, C)`` for ``C``
             classes, one logit ``(M,)`` or ``(M, 1)`` for two classes (class 1 where it is
             positive), or integer class labels ``(M,)`` (e.g. a nearest-neighbour classifier).
-            For a jaxnet model: ``lambda p: model.apply(params, state, p)[0]``.
+            For a jaxnet model: ``lambda p: model.apply(params, state, p)[0]``. Or those
+            outputs already computed on ``boundary_grid(x, resolution, margin)``, shaped
+            ``(resolution, resolution)`` or ``(resolution, resolution, C)``.
         x: the points to show, ``(N, 2)``; the grid covers them (see :func:`boundary_grid`).
         y: their integer labels, ``(N,)``.
         ax: a matplotlib ``Axes`` to draw into (e.g. one panel of a side-by-side figure); a new
@@ -222,10 +224,8 @@ def boundary_animation(
     writers do, as a longer showing of that frame.
 
     Args:
-        frames: one entry per snapshot, in order: a prediction function as in
-            :func:`decision_boundary`, or the outputs already computed on
-            ``boundary_grid(x, resolution, margin)``, shaped ``(resolution, resolution)`` or
-            ``(resolution, resolution, C)``.
+        frames: one entry per snapshot, in order: a prediction function or precomputed
+            outputs, as ``predict_fn`` in :func:`decision_boundary`.
         x: the points to show, ``(N, 2)``.
         y: their integer labels, ``(N,)``.
         path: where to write the GIF.
@@ -300,7 +300,7 @@ def _grid_outputs(frame: Predict | np.ndarray, grid: np.ndarray) -> np.ndarray:
         outputs = np.asarray(frame)
         if outputs.shape[:2] != (resolution, resolution) or outputs.ndim > 3:
             raise ValueError(
-                f"a precomputed frame must have shape ({resolution}, {resolution}) or "
+                f"precomputed outputs must have shape ({resolution}, {resolution}) or "
                 f"({resolution}, {resolution}, C) for resolution {resolution}, got {outputs.shape}"
             )
     return outputs.reshape(resolution, resolution, -1)
@@ -347,5 +347,5 @@ def _draw_boundary(ax, colours: np.ndarray, extent, x: np.ndarray, y: np.ndarray
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.legend(loc="upper right", fontsize="small", framealpha=0.8, markerscale=1.2)
+    ax.legend(loc="best", fontsize="small", framealpha=0.8)
     return image

@@ -69,6 +69,16 @@ def test_probability_shading_fades_near_the_boundary_and_labels_need_no_logits()
     np.testing.assert_allclose(labels[:, :middle], hard[:, :middle])
 
 
+def test_decision_boundary_takes_outputs_precomputed_on_the_grid():
+    x, y = points()
+    grid = jn.viz.boundary_grid(x, resolution=15)
+    logits = grid @ np.eye(2, 3, dtype=np.float32)
+    from_outputs = jn.viz.decision_boundary(logits, x, y, resolution=15)
+    from_function = jn.viz.decision_boundary(linear_logits(np.eye(2, 3)), x, y, resolution=15)
+    np.testing.assert_array_equal(from_outputs.axes[0].images[0].get_array(),
+                                  from_function.axes[0].images[0].get_array())
+
+
 def test_decision_boundary_draws_into_a_given_axes():
     from matplotlib.figure import Figure
 
