@@ -102,10 +102,10 @@ def plot_accuracy(widths, results: dict, title: str, path) -> None:
     test_mean = [results[str(w)]["test_accuracy"]["mean"] for w in widths]
     acc_ax.fill_between(widths, test_mean, train_mean, color="C3", alpha=0.15,
                         label="gap (over-fitting)")
-    acc_ax.set_title("accuracy: the gap grows with width")
+    acc_ax.set_title("training and test accuracy")
     loss_ax.set_yscale("log")
     loss_ax.yaxis.set_minor_formatter(NullFormatter())
-    loss_ax.set_title("loss: the test loss climbs")
+    loss_ax.set_title("training and test loss")
     acc_ax.legend()
     loss_ax.legend()
     figure.suptitle(title)
