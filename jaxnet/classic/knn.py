@@ -1,0 +1,319 @@
+"""k-nearest neighbours: the source material's first image classifier.
+
+An example is classified by the majority label of the ``k`` training examples nearest to it, under
+the L1 distance ``sum |a - b|`` (the source's choice) or the L2 distance ``sqrt(sum (a - b)^2)``.
+"Training" only stores the examples; all the work is the search at prediction time, which runs
+compiled on the default device in blocks, so that its memory stays bounded whatever the sizes:
+
+* the queries are taken ``query_block`` at a time (``lax.map``), and for each block the training
+  set is scanned ``train_block`` examples at a time (``lax.scan``), keeping a running list of the
+  ``k`` best candidates that each training block is merged into with ``lax.top_k``; no more than
+  a ``query_block x train_block`` tile of distances exists at once;
+* L2 distances use the expansion ``|a|^2 - 2 a.b + |b|^2``, a matrix product per tile;
+* L1 distances accumulate ``|a - b|`` over the features in chunks of 16 into that tile.
+
+Ties follow scikit-learn's brute-force search: among equal distances the lower training index
+comes first, and a tied vote goes to the smallest class label.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet.classic.base import check_example_shape, check_fitted, examples, labels_for
+
+DISTANCES = ("l1", "l2")
+# Features are summed in chunks of this many per step of the L1 accumulation.
+_CHUNK = 16
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """The training set as a fitted KNN keeps it, laid out for the search.
+
+    Attributes:
+        blocks: the examples flattened, zero-padded to ``F`` features (a multiple of 16) and to
+            whole blocks, and transposed block by block: shape ``(B, F, train_block)``.
+        labels: the training labels, int32 of shape ``(N,)``.
+        example_shape: the shape of one training example.
+        num_classes: ``max(labels) + 1``.
+    """
+
+    blocks: jax.Array
+    labels: jax.Array
+    example_shape: tuple[int, ...] = dataclasses.field(metadata={"static": True})
+    num_classes: int = dataclasses.field(metadata={"static": True})
+
+
+@dataclasses.dataclass(frozen=True)
+class KNN:
+    """The k-nearest-neighbour classifier, an immutable estimator in the scikit-learn style.
+
+    ``fit`` returns a new, fitted KNN holding the training set (the original stays unfitted), so
+    one description can be fitted to several data sets.
+
+    Args:
+        k: how many neighbours vote, ``1 <= k <= `` the number of training examples.
+        distance: ``"l1"`` (Manhattan, the source's choice) or ``"l2"`` (Euclidean).
+        query_block: queries searched together; with ``train_block`` it bounds the memory of the
+            search to a tile of ``query_block * train_block`` distances (plus, for L1, 16 times
+            that for the chunk being summed).
+        train_block: training examples compared per step.
+        memory: the training set, set by ``fit``; leave it out.
+
+    Ties: among training examples at equal distance the one with the lower index in the
+    training set comes first, and a vote tied between classes goes to the smallest label.
+    These are scikit-learn's rules (its brute-force ``KNeighborsClassifier``, ``weights=
+    "uniform"``); its heap can keep a different one of several examples tied at the k-th
+    distance, so its ``kneighbors`` may differ from ``KNN.kneighbors`` there.
+
+    Example:
+        >>> import jaxnet as jn
+        >>> x = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [5.0, 5.0], [6.0, 5.0], [5.0, 6.0]]
+        >>> knn = jn.classic.KNN(k=4).fit(x, [0, 0, 0, 1, 1, 1])
+        >>> knn.predict([[1.0, 1.0], [4.0, 4.0]])
+        Array([0, 1], dtype=int32)
+        >>> knn.predict_proba([[1.0, 1.0]])
+        Array([[0.75, 0.25]], dtype=float32)
+    """
+
+    k: int = 1
+    distance: str = "l1"
+    query_block: int = 256
+    train_block: int = 2048
+    memory: Memory | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ValueError(f"k must be a positive integer, got k={self.k!r}")
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}, got {self.distance!r}")
+        for name in ("query_block", "train_block"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def fit(self, x, y) -> KNN:
+        """Stores the training set on the device; returns the fitted KNN.
+
+        Args:
+            x: training examples ``(N, ...)`` (any example shape; flattened to vectors, cast
+                to float32).
+            y: integer class labels ``(N,)``, from 0.
+
+        Raises:
+            ValueError: when ``k`` exceeds ``N``, or ``y`` does not match ``x``.
+        """
+        x = examples(x)
+        labels, num_classes = labels_for(x, y)
+        n = x.shape[0]
+        if self.k > n:
+            raise ValueError(
+                f"k={self.k} exceeds the {n} training examples; k must lie in [1, {n}]"
+            )
+        block = min(self.train_block, n)
+        flat = x.reshape(n, -1)
+        padded = jnp.pad(flat, ((0, -n % block), (0, -flat.shape[1] % _CHUNK)))
+        blocks = padded.reshape(-1, block, padded.shape[1]).transpose(0, 2, 1)
+        memory = Memory(blocks, labels, tuple(x.shape[1:]), num_classes)
+        return dataclasses.replace(self, memory=memory)
+
+    def kneighbors(self, x) -> tuple[jax.Array, jax.Array]:
+        """The ``k`` nearest training examples of each query, nearest first.
+
+        Args:
+            x: queries ``(Q, ...)`` of the training examples' shape.
+
+        Returns:
+            ``(distances, indices)``, each ``(Q, k)``: float32 L1 or L2 distances and int32
+            indices into the training set.
+        """
+        return self._search(x, "x")
+
+    def predict_proba(self, x) -> jax.Array:
+        """Each class's share of the ``k`` votes, float32 ``(Q, num_classes)``."""
+        _, indices = self._search(x, "x")
+        counts = vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))
+        return counts[:, 0].astype(jnp.float32) / self.k
+
+    def predict(self, x) -> jax.Array:
+        """The majority label of each query's ``k`` nearest neighbours, int32 ``(Q,)``."""
+        _, indices = self._search(x, "x")
+        counts = vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))
+        return jnp.argmax(counts[:, 0], axis=-1).astype(jnp.int32)
+
+    def _search(self, x, what: str) -> tuple[jax.Array, jax.Array]:
+        check_fitted(self, self.memory is not None)
+        x = examples(x, what)
+        check_example_shape(x, self.memory.example_shape, what)
+        flat = x.reshape(x.shape[0], -1)
+        return nearest(flat, self.memory.blocks, k=self.k, distance=self.distance,
+                       query_block=min(self.query_block, flat.shape[0]),
+                       n_train=self.memory.labels.shape[0])
+
+
+@functools.partial(jax.jit, static_argnames=("k", "distance", "query_block", "n_train"))
+def nearest(queries, blocks, *, k: int, distance: str, query_block: int, n_train: int):
+    """The ``k`` nearest of ``n_train`` training examples to each query, by blocks.
+
+    Args:
+        queries: ``(Q, D)`` float32.
+        blocks: ``Memory.blocks``, ``(B, F, T)`` with ``F >= D`` a multiple of 16.
+        k: neighbours per query.
+        distance: ``"l1"`` or ``"l2"``.
+        query_block: queries per block of the outer loop.
+        n_train: the number of real training examples (the rest of ``B * T`` is padding).
+
+    Returns:
+        ``(distances (Q, k), indices (Q, k))``, sorted by distance, then by index.
+    """
+    n_blocks, features, train_block = blocks.shape
+    n_queries = queries.shape[0]
+    rows = -n_queries % query_block
+    queries = jnp.pad(queries, ((0, rows), (0, features - queries.shape[1])))
+    tile = _l1_tile if distance == "l1" else _squared_l2_tile
+    starts = jnp.arange(n_blocks, dtype=jnp.int32) * train_block
+
+    def search(query_rows):
+        def merge(best, block_and_start):
+            block, start = block_and_start
+            index = start + jnp.arange(train_block, dtype=jnp.int32)[None, :]
+            found = jnp.where(index < n_train, tile(query_rows, block), jnp.inf)
+            # The best so far come first and hold lower indices, so top_k's rule (lower position
+            # first among equal values) orders ties by training index.
+            negated, position = jax.lax.top_k(-jnp.concatenate([best[0], found], axis=1), k)
+            kept = jnp.take_along_axis(best[1], jnp.minimum(position, k - 1), axis=1)
+            return (-negated, jnp.where(position < k, kept, start + position - k)), None
+
+        none = (jnp.full((query_block, k), jnp.inf), jnp.zeros((query_block, k), jnp.int32))
+        best, _ = jax.lax.scan(merge, none, (blocks, starts))
+        return best
+
+    found, indices = jax.lax.map(search, queries.reshape(-1, query_block, features))
+    found = found.reshape(-1, k)[:n_queries]
+    indices = indices.reshape(-1, k)[:n_queries]
+    return (jnp.sqrt(found) if distance == "l2" else found), indices
+
+
+def _squared_l2_tile(queries: jax.Array, block: jax.Array) -> jax.Array:
+    """Squared L2 distances ``(q, T)`` between queries ``(q, F)`` and a block ``(F, T)``."""
+    # HIGHEST keeps float32 products on accelerators that would otherwise use tf32 or bf16.
+    products = jnp.matmul(queries, block, precision=jax.lax.Precision.HIGHEST)
+    squared = (jnp.sum(queries * queries, axis=1, keepdims=True) - 2.0 * products
+               + jnp.sum(block * block, axis=0, keepdims=True))
+    # The expansion can round a true 0 to a tiny negative number.
+    return jnp.maximum(squared, 0.0)
+
+
+def _l1_tile(queries: jax.Array, block: jax.Array) -> jax.Array:
+    """L1 distances ``(q, T)`` between queries ``(q, F)`` and a block ``(F, T)``."""
+    n, features = queries.shape
+    chunks = (queries.reshape(n, -1, _CHUNK).transpose(1, 0, 2),
+              block.reshape(features // _CHUNK, _CHUNK, -1))
+
+    def add_chunk(total, chunk):
+        q, b = chunk
+        # A sum of 2-D terms, not jnp.sum over a 3-D difference: XLA fuses it into one
+        # elementwise loop with the training axis innermost, which vectorises; the 3-D
+        # reduction runs several times slower on CPU.
+        terms = (jnp.abs(q[:, j:j + 1] - b[j:j + 1, :]) for j in range(_CHUNK))
+        return functools.reduce(jnp.add, terms, total), None
+
+    total, _ = jax.lax.scan(add_chunk, jnp.zeros((n, block.shape[1]), jnp.float32), chunks)
+    return total
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "ks"))
+def vote_counts(neighbour_labels: jax.Array, num_classes: int, ks: tuple[int, ...]) -> jax.Array:
+    """Votes per class among the first ``k`` neighbours, for each ``k`` in ``ks``.
+
+    Args:
+        neighbour_labels: labels of each query's neighbours, nearest first, ``(Q, K)``.
+        num_classes: ``C``.
+        ks: prefix lengths, each in ``[1, K]``.
+
+    Returns:
+        int32 counts ``(Q, len(ks), C)``; ``argmax`` over the last axis is the majority vote,
+        the smallest label among tied classes.
+    """
+    votes = jax.nn.one_hot(neighbour_labels, num_classes, dtype=jnp.int32)
+    return jnp.cumsum(votes, axis=1)[:, np.asarray(ks) - 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class KChoice:
+    """What :func:`choose_k` found.
+
+    Attributes:
+        k: the chosen ``k``, the one of highest mean accuracy (the smallest among equals).
+        ks: the candidates, in increasing order.
+        accuracy: validation accuracy of each candidate on each fold, ``(len(ks), folds)``.
+    """
+
+    k: int
+    ks: tuple[int, ...]
+    accuracy: np.ndarray
+
+    @property
+    def mean_accuracy(self) -> np.ndarray:
+        """The accuracy of each candidate averaged over the folds, ``(len(ks),)``."""
+        return self.accuracy.mean(axis=1)
+
+
+def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
+             query_block: int = 256, train_block: int = 2048) -> KChoice:
+    """Chooses ``k`` by ``folds``-fold cross-validation on the training set.
+
+    Each fold is held out in turn; its neighbours among the other folds are searched once, for
+    the largest candidate, and every smaller ``k`` reads the first ``k`` of them (the same
+    neighbours a search for that ``k`` finds, ties included).
+
+    Args:
+        x: training examples ``(N, ...)``.
+        y: integer labels ``(N,)``.
+        ks: the candidate values of ``k``.
+        folds: the number of folds, from 2 to ``N``; examples are dealt to folds at random.
+        distance: ``"l1"`` or ``"l2"``.
+        seed: seeds the assignment of examples to folds.
+        query_block, train_block: as for :class:`KNN`.
+
+    Returns:
+        A :class:`KChoice`.
+
+    Example:
+        >>> import jaxnet as jn
+        >>> ds = jn.data.load("digits")
+        >>> choice = jn.classic.choose_k(ds.x_train, ds.y_train, [1, 3, 5], folds=3)
+        >>> choice.k in (1, 3, 5), choice.accuracy.shape
+        (True, (3, 3))
+    """
+    x = examples(x)
+    labels, num_classes = labels_for(x, y)
+    ks = tuple(sorted({int(k) for k in ks}))
+    n = x.shape[0]
+    if not isinstance(folds, (int, np.integer)) or not 2 <= folds <= n:
+        raise ValueError(f"folds must be an integer from 2 to the {n} examples, got {folds!r}")
+    if not ks or ks[0] < 1:
+        raise ValueError(f"ks must hold positive integers, got {ks}")
+    fold_of = np.empty(n, np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    accuracy = np.empty((len(ks), folds))
+    for fold in range(folds):
+        held = fold_of == fold
+        knn = KNN(ks[-1], distance, query_block, train_block)
+        try:
+            knn = knn.fit(x[~held], labels[~held])
+        except ValueError as error:
+            raise ValueError(f"ks: the largest k={ks[-1]} does not fit a fold: {error}") from None
+        _, indices = knn.kneighbors(x[held])
+        counts = vote_counts(knn.memory.labels[indices], num_classes, ks)
+        hits = jnp.argmax(counts, axis=-1) == labels[held][:, None]
+        accuracy[:, fold] = np.asarray(jnp.mean(hits.astype(jnp.float32), axis=0))
+    best = int(np.argmax(accuracy.mean(axis=1)))
+    return KChoice(ks[best], ks, accuracy)
