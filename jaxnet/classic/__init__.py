@@ -10,7 +10,7 @@ Estimators in the scikit-learn style, but immutable: ``fit`` returns a new, fitt
 """
 
 from jaxnet.classic.base import confusion_matrix
-from jaxnet.classic.knn import KNN, KChoice, choose_k
+from jaxnet.classic.knn import KNN, KChoice, choose_k, vote_counts
 from jaxnet.classic.linear import LinearClassifier
 
-__all__ = ["KNN", "KChoice", "LinearClassifier", "choose_k", "confusion_matrix"]
+__all__ = ["KNN", "KChoice", "LinearClassifier", "choose_k", "confusion_matrix", "vote_counts"]

@@ -1,0 +1,54 @@
+"""The linear-classifier experiment: a quick run on digits, CIFAR-10 from the cache, --help."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_experiment_knn import load_script, tiny_cifar10
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "linear_classifier.py"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("linear_classifier")
+    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_quick_run_writes_metrics_and_figures(quick_run):
+    out, metrics = quick_run
+    settings = metrics["settings"]
+    assert settings["dataset"] == "digits" and settings["l2"] == [0.0, 0.01]
+    assert settings["epochs"] == 10 and metrics["wall_time_s"] > 0
+    for loss in ("svm", "softmax"):
+        assert metrics["test_accuracy"][loss] > 0.9
+        assert set(metrics["validation_accuracy"][loss]) == {"0", "0.01"}
+        assert metrics["chosen_l2"][loss] in (0.0, 0.01)
+        confusion = np.array(metrics["confusion_matrix"][loss])
+        assert confusion.shape == (10, 10) and confusion.sum() == 360
+        assert np.trace(confusion) / 360 == pytest.approx(metrics["test_accuracy"][loss])
+        for figure in (f"confusion_{loss}.png", f"templates_{loss}.png"):
+            assert (out / figure).stat().st_size > 1000
+    assert (out / "validation.png").stat().st_size > 1000
+
+
+def test_cifar10_from_the_cache_gives_colour_templates(tmp_path, monkeypatch):
+    tiny_cifar10(tmp_path / "data", monkeypatch)
+    script = load_script(SCRIPT, monkeypatch)
+    metrics = script.main(["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
+                           "--losses", "svm", "--quick", "--out", str(tmp_path / "out")])
+    assert set(metrics["test_accuracy"]) == {"svm"} and metrics["settings"]["n_train"] == 150
+    assert (tmp_path / "out" / "templates_svm.png").stat().st_size > 1000
+
+
+def test_help_describes_the_options():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
+                         check=True, capture_output=True, text=True).stdout
+    for option in ("--quick", "--out", "--dataset", "--losses", "--l2", "--epochs"):
+        assert option in out
