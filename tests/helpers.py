@@ -30,12 +30,14 @@ def assert_shape_agreement(layer, shape, **apply_kwargs):
     """The output shape that init promises (abstractly) is the shape apply returns.
 
     ``init`` gets only a ``ShapeDtypeStruct``, so this also checks that it reads nothing else.
+    Both run compiled: one compilation each instead of one per operation.
     """
     spec = jax.ShapeDtypeStruct(shape, jnp.float32)
-    params, state = layer.init(jax.random.key(0), spec)
+    params, state = jax.jit(lambda key: layer.init(key, spec))(jax.random.key(0))
     promised = output_shape(layer, params, state, spec)
-    x = jax.random.normal(jax.random.key(1), shape)
-    y, new_state = layer.apply(params, state, x, **apply_kwargs)
+    y, new_state = jax.jit(lambda p, s, x: layer.apply(p, s, x, **apply_kwargs))(
+        params, state, random_normal(shape)
+    )
     assert (y.shape, y.dtype) == (promised.shape, promised.dtype)
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
     return y
@@ -44,7 +46,7 @@ def assert_shape_agreement(layer, shape, **apply_kwargs):
 def assert_vmap_over_models_matches_loop(layer, x, models=3):
     """Parameters of several models stacked and vmapped under jit give each model's output."""
     keys = jax.random.split(jax.random.key(0), models)
-    stacked, _ = jax.vmap(lambda k: layer.init(k, x))(keys)
+    stacked, _ = jax.jit(jax.vmap(lambda k: layer.init(k, x)))(keys)
     apply = jax.jit(lambda p: layer.apply(p, {}, x)[0])
     batched = jax.jit(jax.vmap(apply))(stacked)
     for i in range(models):

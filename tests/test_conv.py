@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxnet as jn
+from jaxnet.core import output_shape
 
 
 def numpy_conv(x, w, b, strides, pads, dilation, groups):
@@ -79,6 +80,7 @@ def random_case(layer, shape, seed=0):
 def test_conv_matches_flax_and_a_numpy_loop_with_the_same_weights(layer, shape):
     params, x = random_case(layer, shape)
     y, _ = jax.jit(layer.apply)(params, {}, x)
+    assert output_shape(layer, params, {}, x).shape == y.shape
     flax_params = {"kernel": params["w"], **({"bias": params["b"]} if layer.use_bias else {})}
     expected = jax.jit(flax_conv(layer).apply)({"params": flax_params}, x)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
@@ -112,7 +114,7 @@ def test_random_convolutions_match_a_numpy_loop(
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layer, shape", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("layer, shape", [CONFIGS[1], CONFIGS[5]], ids=[IDS[1], IDS[5]])
 def test_the_shape_init_promises_is_the_shape_apply_returns(layer, shape):
     assert_shape_agreement(layer, shape)
 
@@ -123,7 +125,7 @@ def test_conv_gradients_match_finite_differences(layer, shape):
     assert_gradients_match_finite_differences(lambda p, x: layer.apply(p, {}, x)[0], params, x)
 
 
-@pytest.mark.parametrize("layer, shape", [CONFIGS[1], CONFIGS[5]], ids=[IDS[1], IDS[5]])
+@pytest.mark.parametrize("layer, shape", [CONFIGS[1], CONFIGS[6]], ids=[IDS[1], IDS[6]])
 def test_a_batch_of_models_under_vmap_matches_a_loop(layer, shape):
     assert_vmap_over_models_matches_loop(layer, random_normal(shape))
 

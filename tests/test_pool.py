@@ -8,6 +8,7 @@ import pytest
 from helpers import assert_gradients_match_finite_differences, assert_shape_agreement, same_pads
 
 import jaxnet as jn
+from jaxnet.core import output_shape
 
 
 def numpy_pool(x, window, strides, pads, reduce):
@@ -53,7 +54,9 @@ def expand(window, strides, padding, shape):
 @pytest.mark.parametrize("window, strides, padding, shape", CONFIGS, ids=IDS)
 def test_maxpool_matches_flax_and_a_numpy_loop(window, strides, padding, shape, transform):
     x = jax.random.normal(jax.random.key(0), shape)
-    y, _ = transform(lambda x: jn.MaxPool(window, strides, padding).apply({}, {}, x))(x)
+    layer = jn.MaxPool(window, strides, padding)
+    y, _ = transform(lambda x: layer.apply({}, {}, x))(x)
+    assert output_shape(layer, {}, {}, x).shape == y.shape
     strides, pads = expand(window, strides, padding, shape)
     np.testing.assert_allclose(y, nn.max_pool(x, window, strides, padding), rtol=1e-6)
     np.testing.assert_allclose(y, numpy_pool(x, window, strides, pads, np.max), rtol=1e-6)
@@ -62,7 +65,9 @@ def test_maxpool_matches_flax_and_a_numpy_loop(window, strides, padding, shape, 
 @pytest.mark.parametrize("window, strides, padding, shape", CONFIGS, ids=IDS)
 def test_avgpool_averages_only_input_cells(window, strides, padding, shape, transform):
     x = jax.random.normal(jax.random.key(0), shape)
-    y, _ = transform(lambda x: jn.AvgPool(window, strides, padding).apply({}, {}, x))(x)
+    layer = jn.AvgPool(window, strides, padding)
+    y, _ = transform(lambda x: layer.apply({}, {}, x))(x)
+    assert output_shape(layer, {}, {}, x).shape == y.shape
     strides, pads = expand(window, strides, padding, shape)
     expected = nn.avg_pool(x, window, strides, padding, count_include_pad=False)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
