@@ -19,11 +19,11 @@ and a GRU whose reset and update gates have one bias each where PyTorch has two 
 (24 fewer parameters, the same functions). The authors' notebooks printed test accuracies of
 31.7 / 64.6 / 92.5 / 91.1 % (2020) and 31.5 / 65.1 / 92.3 / 89.1 % (2024), from one seed.
 
-    python experiments/mnist1d.py            # 5 seeds x 4 models, 6,000 steps: ~10 min on 2 cores
-    python experiments/mnist1d.py --quick    # 2 seeds, 80 steps: a smoke test
+    python experiments/mnist1d_models.py           # 5 seeds x 4 models, 6,000 steps: ~8 min
+    python experiments/mnist1d_models.py --quick   # 2 seeds, 80 steps: a smoke test
 
 Writes metrics.json (test accuracy and training time per model: mean, standard deviation, each
-seed) and accuracy.png to --out (default runs/mnist1d/).
+seed) and accuracy.png to --out (default runs/mnist1d_models/).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def plot(results: dict, seeds: int, steps: int) -> Figure:
 
 
 def main(argv=None) -> dict:
-    cli = parser("mnist1d", __doc__)
+    cli = parser("mnist1d_models", __doc__)
     cli.add_argument("--seeds", type=int, default=5, help="runs per model, seeds --seed, +1, ...")
     cli.add_argument("--steps", type=int, default=6000, help="optimizer steps (the notebooks')")
     cli.add_argument("--batch-size", type=int, default=100)

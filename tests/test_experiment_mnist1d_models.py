@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "mnist1d.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "mnist1d_models.py"
 
 
 def test_quick_run_writes_accuracy_and_time_per_model_over_seeds(tmp_path):
