@@ -254,7 +254,9 @@ def fit(
         validation_data = tuple(jnp.asarray(a) for a in validation_data)
         _check_data(objective, params, state, *validation_data, what="validation_data")
     opt_state = optimizer.init(params) if opt_state is None else opt_state
-    run_epoch = _epoch_runner(objective, optimizer, batch_size, x.shape[0] // batch_size, epsilon)
+    run_epoch = _cached_epoch_runner(
+        objective, optimizer, batch_size, x.shape[0] // batch_size, epsilon
+    )
 
     history: dict[str, list[float]] = {}
     status = jnp.asarray(_RUNNING, jnp.int32)
@@ -305,6 +307,18 @@ def fit(
     return FitResult(params, state, opt_state, history, stop_reason, steps)
 
 
+def _cached_epoch_runner(*args):
+    """The epoch function, compiled once per (objective, optimizer, sizes, epsilon).
+
+    Calling `fit` again with the same objective and optimizer objects (more seeds, more epochs)
+    reuses the compiled epoch; descriptions that cannot be hashed are compiled each time.
+    """
+    try:
+        return _epoch_runner_cache(*args)
+    except TypeError:
+        return _epoch_runner(*args)
+
+
 def _epoch_runner(objective, optimizer, batch_size: int, n_batches: int, epsilon: float | None):
     """The jitted function that runs one epoch: ``(carry, x, y, key) -> (carry, sums, steps)``.
 
@@ -341,6 +355,9 @@ def _epoch_runner(objective, optimizer, batch_size: int, n_batches: int, epsilon
         return carry, jax.tree.map(lambda v: jnp.sum(v, axis=0), metrics), jnp.sum(ran)
 
     return epoch
+
+
+_epoch_runner_cache = functools.lru_cache(maxsize=32)(_epoch_runner)
 
 
 def _largest_change(new: Params, old: Params) -> jax.Array:

@@ -205,3 +205,16 @@ def test_bad_training_data_is_a_clear_error(data, batch_size, message):
     with pytest.raises(ValueError, match=message):
         jn.fit(objective, params, state, optax.sgd(0.1), data, epochs=1, batch_size=batch_size,
                key=jax.random.key(0))
+
+
+def test_fit_reuses_the_compiled_epoch_for_the_same_objective_and_optimizer():
+    from jaxnet.train import _epoch_runner_cache
+
+    objective, params, state = setup()
+    optimizer = optax.sgd(0.1)
+    before = _epoch_runner_cache.cache_info()
+    for seed in range(3):
+        jn.fit(objective, params, state, optimizer, blobs(64), epochs=1, batch_size=16,
+               key=jax.random.key(seed), verbose=False)
+    after = _epoch_runner_cache.cache_info()
+    assert after.misses - before.misses == 1 and after.hits - before.hits == 2
