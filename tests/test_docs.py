@@ -43,5 +43,5 @@ def test_the_summary_shown_in_getting_started_is_what_summary_prints(capsys):
 
 def test_every_page_linked_from_the_index_exists():
     index = (ROOT / "docs/index.md").read_text()
-    for target in re.findall(r"\]\(([\w\-/]+\.md)\)", index):
+    for target in re.findall(r"\]\(([\w\-/]+\.(?:md|ipynb))(?:#[\w\-]+)?\)", index):
         assert (ROOT / "docs" / target).exists(), target
