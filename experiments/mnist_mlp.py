@@ -14,10 +14,9 @@ Writes metrics.json, curves.png and first_images.png to --out (default runs/mnis
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
+import _common
 import jax
 import numpy as np
 import optax
@@ -38,16 +37,13 @@ def build_model(dropout: float = 0.2) -> jn.Sequential:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _common.parser("mnist_mlp", __doc__)
     parser.add_argument("--dataset", choices=sorted(EPOCHS), default="digits")
     parser.add_argument("--epochs", type=int, default=None,
                         help="default: 30 for digits, 4 for MNIST and Fashion-MNIST")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="data cache folder (MNIST files)")
-    parser.add_argument("--quick", action="store_true", help="3 epochs: a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("runs/mnist_mlp"))
     return parser.parse_args(argv)
 
 
@@ -85,25 +81,23 @@ def main(argv=None) -> dict:
     jn.viz.training_curves(result.history, title=f"source MLP on {args.dataset}",
                            path=args.out / "curves.png")
 
-    metrics = {
-        "experiment": "mnist_mlp",
-        "dataset": args.dataset,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "trainable_params": jn.count_params(result.params),
-        "state_params": jn.count_params(result.state),
-        "epochs_run": len(result.history["loss"]),
-        "stop_reason": result.stop_reason,
-        "train_time_s": sum(result.history["time"]),
-        "wall_time_s": time.perf_counter() - start,
-        "settings": {
-            "epochs": epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "seed": args.seed, "optimizer": "adam", "dropout": 0.2, "l2_dense_1": 0.002,
-            "n_train": len(x_train), "n_test": len(x_test), "quick": args.quick,
-        },
-        "history": result.history,
+    settings = {
+        "epochs": epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "seed": args.seed, "optimizer": "adam", "dropout": 0.2, "l2_dense_1": 0.002,
+        "n_train": len(x_train), "n_test": len(x_test), "quick": args.quick,
     }
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = _common.write_metrics(
+        args.out, "mnist_mlp", settings, start,
+        dataset=args.dataset,
+        test_accuracy=test["accuracy"],
+        test_loss=test["loss"],
+        trainable_params=jn.count_params(result.params),
+        state_params=jn.count_params(result.state),
+        epochs_run=len(result.history["loss"]),
+        stop_reason=result.stop_reason,
+        train_time_s=sum(result.history["time"]),
+        history=result.history,
+    )
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, "
           f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics

@@ -67,6 +67,7 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
         (folder / filename).write_bytes(data)
         sums[filename] = "sha256:" + hashlib.sha256(data).hexdigest()
     monkeypatch.setattr(mnist, checksums, sums)
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
     script = ROOT / "experiments" / "mnist_mlp.py"
     spec = importlib.util.spec_from_file_location("mnist_mlp", script)
     experiment = importlib.util.module_from_spec(spec)
