@@ -76,7 +76,7 @@ def test_fit_is_deterministic_and_the_penalty_shrinks_the_weights(digits):
     x, y = digits.x_train[:300], digits.y_train[:300]
     description = jn.classic.LinearClassifier("svm", epochs=10, seed=4)
     first, second = description.fit(x, y), description.fit(x, y)
-    assert description.params is None and first.num_classes == 10
+    assert description.params is None and first.num_classes == 10 and first == description
     np.testing.assert_array_equal(first.params["dense_0"]["w"], second.params["dense_0"]["w"])
     tight = jn.classic.LinearClassifier("svm", l2=1.0, epochs=10, seed=4).fit(x, y, 12)
     assert tight.num_classes == 12 and tight.scores(x[:2]).shape == (2, 12)

@@ -62,7 +62,8 @@ class LinearClassifier:
     batch_size: int = 128
     seed: int = 0
     params: Params | None = dataclasses.field(default=None, repr=False, compare=False)
-    example_shape: tuple[int, ...] | None = dataclasses.field(default=None, repr=False)
+    example_shape: tuple[int, ...] | None = dataclasses.field(default=None, repr=False,
+                                                              compare=False)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
