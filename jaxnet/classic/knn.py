@@ -34,7 +34,6 @@ DISTANCES = ("l1", "l2")
 _CHUNK = 16
 
 
-@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Memory:
     """The training set as a fitted KNN keeps it, laid out for the search.
@@ -50,8 +49,8 @@ class Memory:
 
     blocks: jax.Array
     labels: jax.Array
-    example_shape: tuple[int, ...] = dataclasses.field(metadata={"static": True})
-    num_classes: int = dataclasses.field(metadata={"static": True})
+    example_shape: tuple[int, ...]
+    num_classes: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +63,9 @@ class KNN:
     Args:
         k: how many neighbours vote, ``1 <= k <= `` the number of training examples.
         distance: ``"l1"`` (Manhattan, the source's choice) or ``"l2"`` (Euclidean).
-        query_block: queries searched together.
-        train_block: training examples compared per step. Beside the training set and a padded
+        query_block: the most queries searched together.
+        train_block: the most training examples compared per step (the blocks split the
+            queries and the training set evenly). Beside the training set and a padded
             copy of the queries, the search holds one ``query_block x train_block`` tile of
             distances (4 MiB by default), however many queries and training examples there are.
             The defaults were the fastest measured on a 2-core CPU for 1,000 queries against
@@ -122,7 +122,7 @@ class KNN:
             raise ValueError(
                 f"k={self.k} exceeds the {n} training examples; k must lie in [1, {n}]"
             )
-        block = min(self.train_block, n)
+        block = _block_size(n, self.train_block)
         flat = x.reshape(n, -1)
         if self.distance == "l2":
             # Each example carries its squared norm as one more feature; see `nearest`.
@@ -142,28 +142,31 @@ class KNN:
             ``(distances, indices)``, each ``(Q, k)``: float32 L1 or L2 distances and int32
             indices into the training set.
         """
-        return self._search(x, "x")
+        check_fitted(self, self.memory is not None)
+        x = examples(x)
+        check_example_shape(x, self.memory.example_shape)
+        flat = x.reshape(x.shape[0], -1)
+        return nearest(flat, self.memory.blocks, k=self.k, distance=self.distance,
+                       query_block=_block_size(flat.shape[0], self.query_block),
+                       n_train=self.memory.labels.shape[0])
 
     def predict_proba(self, x) -> jax.Array:
         """Each class's share of the ``k`` votes, float32 ``(Q, num_classes)``."""
-        _, indices = self._search(x, "x")
-        counts = vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))
-        return counts[:, 0].astype(jnp.float32) / self.k
+        return self._votes(x).astype(jnp.float32) / self.k
 
     def predict(self, x) -> jax.Array:
         """The majority label of each query's ``k`` nearest neighbours, int32 ``(Q,)``."""
-        _, indices = self._search(x, "x")
-        counts = vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))
-        return jnp.argmax(counts[:, 0], axis=-1).astype(jnp.int32)
+        return jnp.argmax(self._votes(x), axis=-1).astype(jnp.int32)
 
-    def _search(self, x, what: str) -> tuple[jax.Array, jax.Array]:
-        check_fitted(self, self.memory is not None)
-        x = examples(x, what)
-        check_example_shape(x, self.memory.example_shape, what)
-        flat = x.reshape(x.shape[0], -1)
-        return nearest(flat, self.memory.blocks, k=self.k, distance=self.distance,
-                       query_block=min(self.query_block, flat.shape[0]),
-                       n_train=self.memory.labels.shape[0])
+    def _votes(self, x) -> jax.Array:
+        _, indices = self.kneighbors(x)
+        return vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))[:, 0]
+
+
+def _block_size(n: int, limit: int) -> int:
+    """The size of the fewest blocks of at most ``limit`` that cover ``n``, split evenly (so
+    that padding the last block wastes less than one row per block)."""
+    return -(-n // -(-n // limit))
 
 
 @functools.partial(jax.jit, static_argnames=("k", "distance", "query_block", "n_train"))
