@@ -100,7 +100,11 @@ def _update(objective: Objective, optimizer: optax.GradientTransformation, param
             opt_state, batch, key):
     grad_fn = jax.value_and_grad(objective, has_aux=True)
     (loss, (state, metrics)), grads = grad_fn(params, state, batch, key)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
+    # optax's transformations mix int32 step counts with Python floats (Adam's bias correction),
+    # which strict dtype promotion refuses; the standard rules give the same float32 result, and
+    # the user's model and loss still run under whatever promotion they chose.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), state, opt_state, metrics, grads
 
 

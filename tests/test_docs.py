@@ -19,6 +19,7 @@ def python_blocks(path: Path) -> str:
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
 def test_the_page_code_runs(page, capsys):
     namespace: dict = {}
+    # Run as a user would, with JAX's default dtype promotion rather than the suite's strict one.
     with jax.numpy_dtype_promotion("standard"):
         exec(compile(python_blocks(ROOT / page), page, "exec"), namespace)
     if page == "docs/getting-started.md":

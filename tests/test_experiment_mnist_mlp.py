@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
@@ -72,9 +71,8 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
     spec = importlib.util.spec_from_file_location("mnist_mlp", script)
     experiment = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(experiment)
-    with jax.numpy_dtype_promotion("standard"):
-        metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
-                                   str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
+                               str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300
     assert metrics["trainable_params"] == 670_730 and metrics["state_params"] == 1_024
     assert (tmp_path / "out" / "metrics.json").exists()

@@ -9,13 +9,6 @@ import pytest
 import jaxnet as jn
 
 
-@pytest.fixture(autouse=True)
-def standard_dtype_promotion():
-    """optax's own updates (e.g. Adam's bias correction) mix weak floats with int32 step counts."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
 def blobs(n=200, seed=0):
     """Two Gaussian blobs in 2-D, labels 0 / 1: linearly separable."""
     rng = np.random.default_rng(seed)

@@ -100,12 +100,9 @@ class LinearClassifier:
             )
         init_key, fit_key = jax.random.split(jax.random.key(self.seed))
         params, state = _model(num_classes).init(init_key, x[:1])
-        # optax's Adam mixes its int32 step count with Python floats, which strict dtype
-        # promotion refuses; the standard rules give the same float32 result.
-        with jax.numpy_dtype_promotion("standard"):
-            result = fit(_objective(self, num_classes), params, state,
-                         optax.adam(self.learning_rate), (x, labels), epochs=self.epochs,
-                         batch_size=min(self.batch_size, len(x)), key=fit_key, verbose=False)
+        result = fit(_objective(self, num_classes), params, state,
+                     optax.adam(self.learning_rate), (x, labels), epochs=self.epochs,
+                     batch_size=min(self.batch_size, len(x)), key=fit_key, verbose=False)
         return dataclasses.replace(self, params=result.params, example_shape=tuple(x.shape[1:]))
 
     def scores(self, x) -> jax.Array:
