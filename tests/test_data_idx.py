@@ -5,18 +5,9 @@ import struct
 
 import numpy as np
 import pytest
+from files import IDX_CODES, idx_bytes
 
 from jaxnet.data.idx import parse_idx, read_idx
-
-CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
-         np.float64: 0x0E}
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An array written as IDX: magic, big-endian sizes, big-endian data in C order."""
-    header = bytes([0, 0, CODES[array.dtype.type], array.ndim])
-    sizes = struct.pack(f">{array.ndim}I", *array.shape)
-    return header + sizes + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
 def test_mnist_headers_have_the_official_magic_numbers():
@@ -26,7 +17,7 @@ def test_mnist_headers_have_the_official_magic_numbers():
     assert struct.unpack(">II", labels[:8]) == (2049, 2)
 
 
-@pytest.mark.parametrize("dtype", list(CODES))
+@pytest.mark.parametrize("dtype", list(IDX_CODES))
 def test_every_idx_dtype_round_trips_in_native_order(dtype):
     values = np.arange(24).reshape(2, 3, 4) * 9
     array = (values if dtype is np.uint8 else values - 100).astype(dtype)

@@ -5,26 +5,16 @@ path (temporary file, verification, rename) and the real IDX reader.
 """
 
 import gzip
-import hashlib
-import struct
 
 import numpy as np
 import pytest
+from files import idx_bytes, sha256
 
 import jaxnet as jn
 from jaxnet.data import mnist
 from jaxnet.data.download import ChecksumError, MissingDataError
 
 N_TRAIN, N_TEST = 20, 8
-
-
-def _idx(array: np.ndarray) -> bytes:
-    magic = 0x0800 | array.ndim
-    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -43,9 +33,9 @@ def served(tmp_path, monkeypatch):
     mirror.mkdir()
     checksums = {}
     for name, array in arrays.items():
-        data = gzip.compress(_idx(array))
+        data = gzip.compress(idx_bytes(array))
         (mirror / name).write_bytes(data)
-        checksums[name] = _sha256(data)
+        checksums[name] = sha256(data)
     urls = (mirror.as_uri() + "/",)
     for prefix in ("MNIST", "FASHION"):
         monkeypatch.setattr(mnist, f"{prefix}_CHECKSUMS", checksums)
@@ -123,7 +113,7 @@ def test_a_hand_placed_truncated_file_with_its_own_checksum_fails_on_its_size(se
     mirror, cache, _ = served
     cut = gzip.compress(gzip.decompress((mirror / mnist.TRAIN_IMAGES).read_bytes())[:5000])
     (mirror / mnist.TRAIN_IMAGES).write_bytes(cut)
-    checksums = dict(mnist.MNIST_CHECKSUMS, **{mnist.TRAIN_IMAGES: _sha256(cut)})
+    checksums = dict(mnist.MNIST_CHECKSUMS, **{mnist.TRAIN_IMAGES: sha256(cut)})
     monkeypatch.setattr(mnist, "MNIST_CHECKSUMS", checksums)
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is truncated"):
         jn.data.load("mnist", data_dir=cache)
@@ -131,9 +121,9 @@ def test_a_hand_placed_truncated_file_with_its_own_checksum_fails_on_its_size(se
 
 def test_image_and_label_counts_must_agree(served, monkeypatch):
     mirror, cache, _ = served
-    data = gzip.compress(_idx(np.zeros(N_TRAIN - 1, np.uint8)))
+    data = gzip.compress(idx_bytes(np.zeros(N_TRAIN - 1, np.uint8)))
     (mirror / mnist.TRAIN_LABELS).write_bytes(data)
-    checksums = dict(mnist.MNIST_CHECKSUMS, **{mnist.TRAIN_LABELS: _sha256(data)})
+    checksums = dict(mnist.MNIST_CHECKSUMS, **{mnist.TRAIN_LABELS: sha256(data)})
     monkeypatch.setattr(mnist, "MNIST_CHECKSUMS", checksums)
     with pytest.raises(ValueError, match=f"holds {N_TRAIN} images but .* holds {N_TRAIN - 1}"):
         jn.data.load("mnist", data_dir=cache)

@@ -1,58 +1,18 @@
 """The k-NN experiment: a quick run on digits, the CIFAR-10 path on a tiny archive, --help."""
 
-import hashlib
-import importlib.util
-import io
 import json
-import pickle
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files import load_script, tiny_cifar10
 
 import jaxnet as jn
-from jaxnet.data import cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "knn.py"
-CLASSES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
-           b"ship", b"truck"]
-
-
-def load_script(path: Path, monkeypatch):
-    """An experiment script as a module; its folder goes on sys.path, as when it runs."""
-    monkeypatch.syspath_prepend(str(path.parent))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def tiny_cifar10(data_dir: Path, monkeypatch, per_batch: int = 30, n_test: int = 40) -> None:
-    """Writes a small CIFAR-10 archive in the official format under ``data_dir`` (random images)
-    and makes its checksum the published one for the duration of the test."""
-    rng = np.random.default_rng(0)
-
-    def batch(n):
-        return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                b"labels": rng.integers(0, 10, n).tolist()}
-
-    members = {"batches.meta": {b"label_names": CLASSES}, cifar10.TEST_BATCH: batch(n_test)}
-    members.update((name, batch(per_batch)) for name in cifar10.TRAIN_BATCHES)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members.items():
-            data = pickle.dumps(content, protocol=4)
-            info = tarfile.TarInfo(f"{cifar10.FOLDER}/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    (data_dir / "cifar10").mkdir(parents=True)
-    (data_dir / "cifar10" / cifar10.ARCHIVE).write_bytes(buffer.getvalue())
-    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
-    monkeypatch.setattr(cifar10, "CHECKSUMS", {cifar10.ARCHIVE: f"sha256:{digest}"})
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_experiment_knn import load_script, tiny_cifar10
+from files import load_script, tiny_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "linear_classifier.py"

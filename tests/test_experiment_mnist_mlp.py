@@ -1,16 +1,14 @@
 """The source's MLP experiment runs end to end and writes what it promises."""
 
 import gzip
-import hashlib
-import importlib.util
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files import idx_bytes, load_script, sha256
 
 from jaxnet.data import mnist
 
@@ -42,11 +40,6 @@ def test_help_describes_the_options():
     assert "--quick" in out and "--out" in out and "--dataset" in out
 
 
-def _idx_gz(array: np.ndarray) -> bytes:
-    return gzip.compress(struct.pack(f">I{array.ndim}I", 0x0800 | array.ndim, *array.shape)
-                         + array.tobytes())
-
-
 @pytest.mark.parametrize("name, checksums", [("mnist", "MNIST_CHECKSUMS"),
                                              ("fashion_mnist", "FASHION_CHECKSUMS")])
 def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tmp_path,
@@ -62,15 +55,11 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
     }
     sums = {}
     for filename, array in files.items():
-        data = _idx_gz(array)
+        data = gzip.compress(idx_bytes(array))
         (folder / filename).write_bytes(data)
-        sums[filename] = "sha256:" + hashlib.sha256(data).hexdigest()
+        sums[filename] = sha256(data)
     monkeypatch.setattr(mnist, checksums, sums)
-    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
-    script = ROOT / "experiments" / "mnist_mlp.py"
-    spec = importlib.util.spec_from_file_location("mnist_mlp", script)
-    experiment = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(experiment)
+    experiment = load_script(ROOT / "experiments" / "mnist_mlp.py", monkeypatch)
     metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
                                str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300

@@ -1,0 +1,62 @@
+"""Small files in the official data formats, and experiment scripts loaded as modules."""
+
+import hashlib
+import importlib.util
+import io
+import pickle
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from jaxnet.data import cifar10
+
+IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
+             np.float64: 0x0E}
+CIFAR10_CLASSES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                   b"horse", b"ship", b"truck"]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An array written as IDX: magic, big-endian sizes, big-endian data in C order."""
+    header = bytes([0, 0, IDX_CODES[array.dtype.type], array.ndim])
+    sizes = struct.pack(f">{array.ndim}I", *array.shape)
+    return header + sizes + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def sha256(data: bytes) -> str:
+    """A checksum in the loaders' ``"sha256:<hex>"`` form."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def tiny_cifar10(data_dir: Path, monkeypatch, per_batch: int = 30, n_test: int = 40) -> None:
+    """Writes a small CIFAR-10 archive in the official format under ``data_dir`` (random images)
+    and makes its checksum the published one for the duration of the test."""
+    rng = np.random.default_rng(0)
+
+    def batch(n):
+        return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                b"labels": rng.integers(0, 10, n).tolist()}
+
+    members = {"batches.meta": {b"label_names": CIFAR10_CLASSES}, cifar10.TEST_BATCH: batch(n_test)}
+    members.update((name, batch(per_batch)) for name in cifar10.TRAIN_BATCHES)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in members.items():
+            data = pickle.dumps(content, protocol=4)
+            info = tarfile.TarInfo(f"{cifar10.FOLDER}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (data_dir / "cifar10").mkdir(parents=True)
+    (data_dir / "cifar10" / cifar10.ARCHIVE).write_bytes(buffer.getvalue())
+    monkeypatch.setattr(cifar10, "CHECKSUMS", {cifar10.ARCHIVE: sha256(buffer.getvalue())})
+
+
+def load_script(path: Path, monkeypatch):
+    """An experiment script as a module; its folder goes on sys.path, as when it runs."""
+    monkeypatch.syspath_prepend(str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
