@@ -75,8 +75,8 @@ def main(argv=None) -> dict:
     print(f"test accuracy with k = {choice.k}: {test_accuracy[choice.k]:.4f}")
 
     name = f"{args.distance.upper()} k-NN on {args.dataset}"
-    confusion_figure(confusion, data.class_names, f"{name}, k = {choice.k}").savefig(
-        args.out / "confusion.png", dpi=100, bbox_inches="tight")
+    jn.viz.confusion_matrix(confusion, data.class_names, title=f"{name}, k = {choice.k}",
+                            path=args.out / "confusion.png")
     cross_validation_figure(choice, name).savefig(
         args.out / "cross_validation.png", dpi=100, bbox_inches="tight")
     shown = np.asarray(neighbours[:5, :5])
@@ -101,27 +101,6 @@ def main(argv=None) -> dict:
     )
     print(f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics
-
-
-def confusion_figure(confusion: np.ndarray, class_names, title: str) -> Figure:
-    """The confusion matrix as a heat map with its counts: true classes down, predicted across."""
-    figure = Figure(figsize=(1.0 + 0.55 * len(class_names), 0.6 + 0.55 * len(class_names)))
-    ax = figure.subplots()
-    image = ax.imshow(confusion, cmap="Blues")
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    dark = confusion > confusion.max() / 2
-    for (i, j), count in np.ndenumerate(confusion):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                color="white" if dark[i, j] else "black")
-    accuracy = np.trace(confusion) / confusion.sum()
-    ax.set_title(f"{title}\ntest accuracy {accuracy:.3f}")
-    figure.tight_layout()
-    return figure
 
 
 def cross_validation_figure(choice, title: str) -> Figure:

@@ -20,7 +20,6 @@ import time
 
 import _common
 import numpy as np
-from knn import confusion_figure  # the same figure as the k-NN experiment's
 from matplotlib.figure import Figure
 
 import jaxnet as jn
@@ -88,8 +87,8 @@ def main(argv=None) -> dict:
         print(f"{loss:7s} chosen l2 = {chosen:g}: test accuracy "
               f"{results[loss]['test_accuracy']:.4f}")
         title = f"linear {loss} classifier on {args.dataset}, l2 = {chosen:g}"
-        confusion_figure(confusion, data.class_names, title).savefig(
-            args.out / f"confusion_{loss}.png", dpi=100, bbox_inches="tight")
+        jn.viz.confusion_matrix(confusion, data.class_names, title=title,
+                                path=args.out / f"confusion_{loss}.png")
         jn.viz.image_grid(final.templates(), np.arange(data.num_classes), data.class_names,
                           columns=min(data.num_classes, 10),
                           title=f"templates learned with the {loss} loss (rows of W)",

@@ -349,3 +349,46 @@ def _draw_boundary(ax, colours: np.ndarray, extent, x: np.ndarray, y: np.ndarray
     ax.set_ylabel("$x_2$")
     ax.legend(loc="best", fontsize="small", framealpha=0.8)
     return image
+
+
+def confusion_matrix(
+    counts: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+):
+    """Draws a confusion matrix as a heat map with its counts, and the accuracy it implies.
+
+    Args:
+        counts: ``(C, C)`` integer counts, true classes down and predicted classes across (as
+            ``jn.classic.confusion_matrix`` and scikit-learn give them).
+        class_names: one name per class.
+        title: a title; the accuracy is shown below it.
+        path: where to save the figure.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or len(class_names) != len(counts):
+        raise ValueError(f"counts must be (C, C) with one class name per row; got counts of "
+                         f"shape {counts.shape} and {len(class_names)} names")
+    size = len(class_names)
+    figure = _figure(figsize=(1.0 + 0.55 * size, 0.6 + 0.55 * size))
+    ax = figure.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(size)
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    dark = counts > counts.max() / 2
+    for (i, j), count in np.ndenumerate(counts):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                color="white" if dark[i, j] else "black")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"{title + chr(10) if title else ''}accuracy {accuracy:.3f}")
+    figure.tight_layout()
+    return _save(figure, path)

@@ -125,3 +125,17 @@ def test_wrong_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="2 captions for 1 frames"):
         jn.viz.boundary_animation([lambda p: p[:, 0]], x, y, tmp_path / "a.gif",
                                   captions=["a", "b"])
+
+
+def test_confusion_matrix_shows_counts_labels_and_accuracy(tmp_path):
+    counts = np.array([[5, 1], [2, 7]])
+    figure = jn.viz.confusion_matrix(counts, ["cat", "dog"], title="pets",
+                                     path=tmp_path / "confusion.png")
+    ax = figure.axes[0]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "5", "7"]
+    assert ax.get_title() == "pets\naccuracy 0.800"
+    assert (tmp_path / "confusion.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="one class name per row"):
+        jn.viz.confusion_matrix(counts, ["cat"])
