@@ -3,8 +3,11 @@
 import hashlib
 import importlib.util
 import io
+import json
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -60,3 +63,20 @@ def load_script(path: Path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_script(script: Path, *args: str) -> str:
+    """Runs an experiment script as a user would and returns what it printed; a failure shows
+    the end of its standard error."""
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode:
+        raise AssertionError(f"{script.name} {' '.join(args)} exited with {done.returncode}:\n"
+                             f"{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def run_quick(script: Path, out: Path, *args: str) -> dict:
+    """Runs ``script --quick --out out [args]`` and returns the metrics.json it wrote."""
+    run_script(script, "--quick", "--out", str(out), *args)
+    return json.loads((out / "metrics.json").read_text())

@@ -1,12 +1,11 @@
 """Study 1, decision boundaries while training: the quick run and the straight-line measure."""
 
 import importlib.util
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from files import run_quick, run_script
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +24,7 @@ def load_script():
 
 
 def test_quick_run_writes_metrics_animations_and_figures(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run_quick(SCRIPT, tmp_path)
     widths = metrics["widths"]
     assert sorted(widths, key=int) == ["1", "2", "3", "64"]
     assert metrics["settings"]["quick"] and metrics["wall_time_s"] > 0
@@ -59,6 +56,5 @@ def test_class_overlap_is_zero_for_a_straight_boundary_and_positive_for_a_curved
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--widths" in out

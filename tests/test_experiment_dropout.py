@@ -1,13 +1,9 @@
 """The dropout experiment: dropout narrows the gap between training and test accuracy."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-import jaxnet as jn
+from files import run_quick, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "dropout.py"
@@ -16,13 +12,7 @@ SCRIPT = ROOT / "experiments" / "dropout.py"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dropout")
-    # Generated here rather than by the script: a script's own folder comes first on its
-    # sys.path, where a module named like the mnist1d package would hide it.
-    jn.data.load("mnist1d", data_dir=out / "data")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out / "run"),
-                    "--data-dir", str(out / "data")],
-                   check=True, capture_output=True, text=True, timeout=300)
-    return out / "run", json.loads((out / "run" / "metrics.json").read_text())
+    return out / "run", run_quick(SCRIPT, out / "run", "--data-dir", str(out / "data"))
 
 
 def test_dropout_narrows_the_generalization_gap(quick_run):
@@ -54,6 +44,5 @@ def test_quick_run_writes_metrics_and_figures(quick_run):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--rates" in out

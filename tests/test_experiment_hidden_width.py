@@ -1,18 +1,15 @@
 """Study 2, hidden width and over-fitting: the quick run writes what it promises."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from files import run_quick, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "hidden_width.py"
 
 
 def test_quick_run_writes_metrics_and_figures(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run_quick(SCRIPT, tmp_path)
     widths, settings = metrics["widths"], metrics["settings"]
     assert [int(w) for w in widths] == settings["widths"] == [1, 4, 32, 512]
     assert settings["quick"] and settings["n_train"] == 60 and metrics["wall_time_s"] > 0
@@ -28,6 +25,5 @@ def test_quick_run_writes_metrics_and_figures(tmp_path):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--n-train" in out

@@ -1,13 +1,10 @@
 """The k-NN experiment: a quick run on digits, the CIFAR-10 path on a tiny archive, --help."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from files import load_script, tiny_cifar10
+from files import load_script, run_quick, run_script, tiny_cifar10
 
 import jaxnet as jn
 
@@ -18,9 +15,7 @@ SCRIPT = ROOT / "experiments" / "knn.py"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("knn")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, run_quick(SCRIPT, out)
 
 
 def test_quick_run_writes_metrics_and_figures(quick_run):
@@ -59,7 +54,6 @@ def test_cifar10_from_the_cache(tmp_path, monkeypatch):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     for option in ("--quick", "--out", "--dataset", "--distance", "--ks", "--folds"):
         assert option in out

@@ -1,13 +1,11 @@
 """The losses experiment: loss shapes against their formulas, and the fits against closed forms."""
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files import run_quick, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "loss_functions.py"
@@ -26,9 +24,7 @@ def script(monkeypatch):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("loss_functions")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, run_quick(SCRIPT, out)
 
 
 def test_loss_shapes_follow_their_formulas_and_derivatives(script):
@@ -83,6 +79,5 @@ def test_quick_run_writes_metrics_and_figures(quick_run):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--epochs" in out

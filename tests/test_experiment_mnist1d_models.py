@@ -1,17 +1,14 @@
 """The MNIST-1D experiment runs end to end and writes what it promises."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from files import run_quick, run_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "mnist1d_models.py"
 
 
 def test_quick_run_writes_accuracy_and_time_per_model_over_seeds(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run_quick(SCRIPT, tmp_path)
     models = metrics["models"]
     assert {name: m["params"] for name, m in models.items()} == {
         "logistic": 410, "mlp": 15_210, "cnn": 5_210, "gru": 5_110
@@ -28,7 +25,6 @@ def test_quick_run_writes_accuracy_and_time_per_model_over_seeds(tmp_path):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"], check=True,
-                         capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     for option in ("--quick", "--out", "--seeds", "--steps"):
         assert option in out

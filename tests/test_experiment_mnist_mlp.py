@@ -1,27 +1,20 @@
 """The source's MLP experiment runs end to end and writes what it promises."""
 
 import gzip
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from files import idx_bytes, load_script, sha256
+from files import idx_bytes, load_script, run_quick, run_script, sha256
 
 from jaxnet.data import mnist
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "mnist_mlp.py"
 
 
 def test_quick_run_writes_metrics_and_figures(tmp_path):
-    subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "mnist_mlp.py"), "--quick", "--out",
-         str(tmp_path)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run_quick(SCRIPT, tmp_path)
     assert metrics["dataset"] == "digits"
     assert metrics["epochs_run"] == 3 and len(metrics["history"]["val_accuracy"]) == 3
     assert metrics["state_params"] == 1_024
@@ -33,10 +26,7 @@ def test_quick_run_writes_metrics_and_figures(tmp_path):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "mnist_mlp.py"), "--help"],
-        check=True, capture_output=True, text=True,
-    ).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--dataset" in out
 
 
@@ -59,7 +49,7 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
         (folder / filename).write_bytes(data)
         sums[filename] = sha256(data)
     monkeypatch.setattr(mnist, checksums, sums)
-    experiment = load_script(ROOT / "experiments" / "mnist_mlp.py", monkeypatch)
+    experiment = load_script(SCRIPT, monkeypatch)
     metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
                                str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300

@@ -1,13 +1,11 @@
 """The one-neuron experiment counts the iterations a hand-written gradient descent takes."""
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files import run_quick, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "one_neuron.py"
@@ -26,9 +24,7 @@ def script(monkeypatch):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("one_neuron")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, run_quick(SCRIPT, out)
 
 
 def numpy_gradient_descent(x, y, w, b, alpha, epsilon, max_iterations):
@@ -79,6 +75,5 @@ def test_newton_minimiser_zeroes_the_gradient(script):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--epsilon" in out and "--alpha" in out

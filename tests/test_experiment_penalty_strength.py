@@ -1,18 +1,15 @@
 """Study 3, penalty strength: the quick run writes what it promises, and L1 is the sparse one."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from files import run_quick, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "penalty_strength.py"
 
 
 def test_quick_run_writes_metrics_and_figures(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run_quick(SCRIPT, tmp_path)
     settings, penalties = metrics["settings"], metrics["penalties"]
     assert settings["quick"] and metrics["wall_time_s"] > 0
     strengths = settings["strengths"]
@@ -32,6 +29,5 @@ def test_quick_run_writes_metrics_and_figures(tmp_path):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--threshold" in out

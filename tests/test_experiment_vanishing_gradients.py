@@ -1,14 +1,12 @@
 """The vanishing-gradient experiment: per-layer gradient norms, checked by hand and by shape."""
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from files import run_quick, run_script
 
 import jaxnet as jn
 
@@ -29,9 +27,7 @@ def script(monkeypatch):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vanishing_gradients")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, run_quick(SCRIPT, out)
 
 
 def numpy_backprop_norms(params, x, y):
@@ -100,6 +96,5 @@ def test_quick_run_writes_metrics_and_figures(quick_run):
 
 
 def test_help_describes_the_options():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run_script(SCRIPT, "--help")
     assert "--quick" in out and "--out" in out and "--depth" in out
