@@ -41,6 +41,18 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_image_data_options(parser: argparse.ArgumentParser, datasets: list[str]) -> None:
+    """Adds ``--dataset`` (the first of ``datasets`` by default), ``--data-dir`` (the cache of
+    downloaded sets), and ``--train-size`` / ``--test-size`` to use the first N examples."""
+    parser.add_argument("--dataset", choices=datasets, default=datasets[0])
+    parser.add_argument("--data-dir", default=None,
+                        help="data cache folder for downloaded sets (default: jaxnet's cache)")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="use the first N training images (default: all)")
+    parser.add_argument("--test-size", type=int, default=None,
+                        help="use the first N test images (default: all)")
+
+
 def write_metrics(out: Path, experiment: str, settings: dict[str, Any], start: float,
                   **results: Any) -> dict[str, Any]:
     """Writes ``out/metrics.json``: the experiment's name, its results, settings and wall time.

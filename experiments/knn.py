@@ -32,15 +32,10 @@ QUICK_SIZES = {"digits": (None, None), "cifar10": (1000, 200)}
 
 def parse_args(argv=None):
     parser = _common.parser("knn", __doc__)
-    parser.add_argument("--dataset", choices=sorted(QUICK_SIZES), default="digits")
+    _common.add_image_data_options(parser, ["digits", "cifar10"])
     parser.add_argument("--distance", choices=jn.classic.knn.DISTANCES, default="l1")
     parser.add_argument("--ks", type=int, nargs="+", default=KS, help="candidate values of k")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--train-size", type=int, default=None,
-                        help="use the first N training images (default: all)")
-    parser.add_argument("--test-size", type=int, default=None,
-                        help="use the first N test images (default: all)")
-    parser.add_argument("--data-dir", default=None, help="data cache folder (CIFAR-10 archive)")
     return parser.parse_args(argv)
 
 
@@ -51,8 +46,7 @@ def main(argv=None) -> dict:
     ks, folds = (QUICK_KS, 3) if args.quick else (tuple(sorted(set(args.ks))), args.folds)
     train_size, test_size = QUICK_SIZES[args.dataset] if args.quick else (args.train_size,
                                                                           args.test_size)
-    kwargs = {} if args.dataset == "digits" else {"data_dir": args.data_dir}
-    data = jn.data.load(args.dataset, **kwargs)
+    data = jn.data.load(args.dataset, data_dir=args.data_dir)
     x_train, y_train = data.x_train[:train_size], data.y_train[:train_size]
     x_test, y_test = data.x_test[:test_size], data.y_test[:test_size]
 

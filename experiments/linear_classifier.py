@@ -31,7 +31,7 @@ QUICK = {"l2": (0.0, 1e-2), "epochs": 10, "sizes": {"digits": (None, None),
 
 def parse_args(argv=None):
     parser = _common.parser("linear_classifier", __doc__)
-    parser.add_argument("--dataset", choices=sorted(QUICK["sizes"]), default="digits")
+    _common.add_image_data_options(parser, ["digits", "cifar10"])
     parser.add_argument("--losses", nargs="+", choices=sorted(jn.classic.linear.LOSSES),
                         default=["svm", "softmax"])
     parser.add_argument("--l2", type=float, nargs="+", default=L2,
@@ -40,11 +40,6 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-2, help="Adam's step size")
     parser.add_argument("--validation-fraction", type=float, default=0.2)
-    parser.add_argument("--train-size", type=int, default=None,
-                        help="use the first N training images (default: all)")
-    parser.add_argument("--test-size", type=int, default=None,
-                        help="use the first N test images (default: all)")
-    parser.add_argument("--data-dir", default=None, help="data cache folder (CIFAR-10 archive)")
     return parser.parse_args(argv)
 
 
@@ -56,8 +51,7 @@ def main(argv=None) -> dict:
     epochs = QUICK["epochs"] if args.quick else args.epochs
     train_size, test_size = (QUICK["sizes"][args.dataset] if args.quick
                              else (args.train_size, args.test_size))
-    kwargs = {} if args.dataset == "digits" else {"data_dir": args.data_dir}
-    data = jn.data.load(args.dataset, **kwargs)
+    data = jn.data.load(args.dataset, data_dir=args.data_dir)
     mean_image = data.x_train[:train_size].mean(axis=0, keepdims=True)
     x_train, y_train = data.x_train[:train_size] - mean_image, data.y_train[:train_size]
     x_test, y_test = data.x_test[:test_size] - mean_image, data.y_test[:test_size]

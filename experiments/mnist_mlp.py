@@ -14,6 +14,7 @@ Writes metrics.json, curves.png and first_images.png to --out (default runs/mnis
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import _common
@@ -38,12 +39,11 @@ def build_model(dropout: float = 0.2) -> jn.Sequential:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = _common.parser("mnist_mlp", __doc__)
-    parser.add_argument("--dataset", choices=sorted(EPOCHS), default="digits")
+    _common.add_image_data_options(parser, list(EPOCHS))
     parser.add_argument("--epochs", type=int, default=None,
                         help="default: 30 for digits, 4 for MNIST and Fashion-MNIST")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--data-dir", default=None, help="data cache folder (MNIST files)")
     return parser.parse_args(argv)
 
 
@@ -53,16 +53,15 @@ def main(argv=None) -> dict:
     epochs = 3 if args.quick else (args.epochs or EPOCHS[args.dataset])
     args.out.mkdir(parents=True, exist_ok=True)
 
-    kwargs = {} if args.dataset == "digits" else {"data_dir": args.data_dir}
-    data = jn.data.load(args.dataset, **kwargs)
+    data = jn.data.load(args.dataset, data_dir=args.data_dir)
     jn.viz.image_grid(data.x_train[:9], data.y_train[:9], title=f"first 9 {args.dataset} images",
                       path=args.out / "first_images.png")
     # As in the source: each image flattened to a vector (pixels already scaled to [0, 1]) and
     # labels one-hot encoded.
-    x_train = data.x_train.reshape(len(data.x_train), -1)
-    x_test = data.x_test.reshape(len(data.x_test), -1)
-    y_train = np.asarray(jn.data.one_hot(data.y_train, data.num_classes))
-    y_test = np.asarray(jn.data.one_hot(data.y_test, data.num_classes))
+    x_train = data.x_train[:args.train_size].reshape(-1, math.prod(data.input_shape))
+    x_test = data.x_test[:args.test_size].reshape(-1, math.prod(data.input_shape))
+    y_train = np.asarray(jn.data.one_hot(data.y_train[:args.train_size], data.num_classes))
+    y_test = np.asarray(jn.data.one_hot(data.y_test[:args.test_size], data.num_classes))
 
     model = build_model()
     init_key, fit_key = jax.random.split(jax.random.key(args.seed))
