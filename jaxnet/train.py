@@ -28,6 +28,7 @@ Batch = tuple[Any, Any]
 Metrics = dict[str, jax.Array]
 
 _RUNNING, _CONVERGED, _NONFINITE = 0, 1, 2
+_EVAL_BATCH = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +167,7 @@ def evaluate(
     state: State,
     data: Batch,
     *,
-    batch_size: int = 1000,
+    batch_size: int = _EVAL_BATCH,
 ) -> dict[str, float]:
     """The objective's loss and metrics over a whole data set, in evaluation mode.
 
@@ -178,6 +179,11 @@ def evaluate(
     """
     x, y = (jnp.asarray(a) for a in data)
     _check_data(objective, params, state, x, y)
+    return _evaluate_floats(objective, params, state, x, y, batch_size)
+
+
+def _evaluate_floats(objective, params, state, x, y, batch_size: int) -> dict[str, float]:
+    """`evaluate` on data already on the device and checked (fit checks once, not per epoch)."""
     metrics = _evaluate(objective, params, state, x, y, min(batch_size, x.shape[0]))
     return {name: float(value) for name, value in metrics.items()}
 
@@ -278,7 +284,7 @@ def fit(
         steps += ran
         record = {name: float(v) / max(ran, 1) for name, v in sums.items()}
         if validation_data is not None:
-            val = evaluate(objective, params, state, validation_data)
+            val = _evaluate_floats(objective, params, state, *validation_data, _EVAL_BATCH)
             record.update((f"val_{name}", v) for name, v in val.items())
         record["time"] = time.perf_counter() - start
         for name, value in record.items():
