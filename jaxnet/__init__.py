@@ -49,6 +49,15 @@ from jaxnet.layers import (
     swish,
     tanh,
 )
-from jaxnet.train import FitResult, Objective, evaluate, fit, objective, train_step
+from jaxnet.training import (
+    FitResult,
+    NonFiniteError,
+    Objective,
+    RunState,
+    evaluate,
+    fit,
+    objective,
+    train_step,
+)
 
 __version__ = "0.1.0"

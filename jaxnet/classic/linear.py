@@ -19,7 +19,7 @@ from jaxnet import losses, regularizers
 from jaxnet.classic.base import check_example_shape, check_fitted, examples, labels_for
 from jaxnet.core import Params, Sequential
 from jaxnet.layers import Dense, Flatten
-from jaxnet.train import Objective, fit, objective
+from jaxnet.training import Objective, fit, objective
 
 LOSSES = {"svm": losses.multiclass_hinge, "softmax": losses.softmax_cross_entropy}
 

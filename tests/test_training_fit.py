@@ -119,28 +119,97 @@ def test_fit_stops_when_every_parameter_changes_less_than_epsilon():
     assert len(result.history["loss"]) == result.steps
 
 
-def test_a_nan_loss_stops_training_and_keeps_the_last_finite_parameters():
+def test_nan_in_the_data_is_refused_before_training_and_counted():
     objective, params, state = setup()
     x, y = blobs(64)
-    x[5, 0] = np.nan
-    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
-        result = jn.fit(objective, params, state, optax.sgd(0.1), (x, y), epochs=3,
-                        batch_size=64, key=jax.random.key(0), verbose=False)
-    assert result.stop_reason == "nonfinite" and result.steps == 0
-    jax.tree.map(np.testing.assert_array_equal, result.params, params)
+    x[5, 0] = x[9, 1] = np.nan
+    with pytest.raises(ValueError, match="train_data x holds 2 NaN or infinite values"):
+        jn.fit(objective, params, state, optax.sgd(0.1), (x, y), epochs=3, batch_size=64,
+               key=jax.random.key(0), verbose=False)
+    with pytest.raises(ValueError, match="validation_data x holds 2 NaN"):
+        jn.fit(objective, params, state, optax.sgd(0.1), blobs(64), epochs=1, batch_size=64,
+               key=jax.random.key(0), validation_data=(x, y), verbose=False)
+    with pytest.raises(ValueError, match="data x holds 2 NaN"):
+        jn.evaluate(objective, params, state, (x, y))
 
 
-def test_divergence_keeps_finite_parameters():
+def linear_regression(scale=100.0):
+    """A linear model on inputs scaled up so that a large rate diverges within a few steps."""
     model = jn.Sequential([jn.Dense(1)])
     params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
-    objective = jn.objective(model, jn.losses.mse, metrics={})
     x, _ = blobs(64)
-    y = (1e3 * x[:, :1]).astype(np.float32)
-    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
-        result = jn.fit(objective, params, state, optax.sgd(10.0), (x * 100, y), epochs=50,
+    return jn.objective(model, jn.losses.mse, metrics={}), params, state, (
+        scale * x, (1e3 * x[:, :1]).astype(np.float32))
+
+
+def full_batch_loss(objective, result, data):
+    return jn.evaluate(objective, result.params, result.state, data)["loss"]
+
+
+def test_a_nan_learning_rate_returns_the_parameters_before_the_bad_update():
+    objective, params, state, data = linear_regression()
+    with pytest.warns(RuntimeWarning, match="NaN or infinite.*after step 0"):
+        result = jn.fit(objective, params, state, optax.sgd(float("nan")), data, epochs=5,
                         batch_size=8, key=jax.random.key(0), verbose=False)
+    assert result.stop_reason == "nonfinite" and result.steps == 0
+    jax.tree.map(np.testing.assert_array_equal, result.params, params)
+    assert np.isnan(result.history["loss"][-1])  # an epoch with no applied step records NaN
+
+
+def test_a_diverging_rate_returns_parameters_whose_loss_is_finite():
+    objective, params, state, data = linear_regression()
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        result = jn.fit(objective, params, state, optax.sgd(10.0), data, epochs=50,
+                        batch_size=64, key=jax.random.key(0), verbose=False)
     assert result.stop_reason == "nonfinite" and result.steps > 0
+    assert np.isfinite(full_batch_loss(objective, result, data))
+    # One step per epoch: the update of the last finite epoch gave parameters whose loss
+    # overflowed, so that update is undone too, and the failed epoch records NaN.
+    assert result.steps == len(result.history["loss"]) - 2
+    assert np.isnan(result.history["loss"][-1])
+    assert np.all(np.isfinite(result.history["loss"][:-1]))
+
+
+def test_a_diverging_rate_with_mini_batches_keeps_finite_parameters():
+    objective, params, state, data = linear_regression()
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        result = jn.fit(objective, params, state, optax.sgd(10.0, momentum=0.9), data,
+                        epochs=50, batch_size=8, key=jax.random.key(0), verbose=False)
+    assert result.stop_reason == "nonfinite"
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.opt_state))
+
+
+def test_a_nan_made_inside_the_model_returns_parameters_whose_loss_is_finite():
+    # sqrt(z + 1) is NaN once training pushes z below -1, which the target -5 does.
+    model = jn.Sequential([jn.Dense(1, kernel_init=jax.nn.initializers.zeros),
+                           lambda z: jnp.sqrt(z + 1.0)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
+    objective = jn.objective(model, jn.losses.mse, metrics={})
+    x, _ = blobs(32)
+    data = (x, np.full((32, 1), -5.0, np.float32))
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        result = jn.fit(objective, params, state, optax.sgd(0.002), data, epochs=200,
+                        batch_size=32, key=jax.random.key(0), verbose=False)
+    assert result.stop_reason == "nonfinite" and result.steps > 0
+    assert np.isfinite(full_batch_loss(objective, result, data))
+
+
+def test_a_loss_not_finite_at_the_start_is_an_error():
+    model = jn.Sequential([jn.Dense(1), lambda z: jnp.log(z - 1e6)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
+    objective = jn.objective(model, jn.losses.mse, metrics={})
+    x, _ = blobs(32)
+    with pytest.raises(jn.NonFiniteError, match="not finite at the parameters this call"):
+        jn.fit(objective, params, state, optax.sgd(0.1), (x, x[:, :1]), epochs=2,
+               batch_size=8, key=jax.random.key(0), verbose=False)
+
+
+def test_the_linear_classifier_stops_on_a_nan_rate_with_finite_weights():
+    x, y = blobs(64)
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        clf = jn.classic.LinearClassifier("svm", learning_rate=float("nan"), epochs=3).fit(x, y)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(clf.params))
 
 
 def test_fit_stops_after_patience_epochs_without_improvement():
@@ -201,13 +270,15 @@ def test_bad_training_data_is_a_clear_error(data, batch_size, message):
 
 
 def test_fit_reuses_the_compiled_epoch_for_the_same_objective_and_optimizer():
-    from jaxnet.train import _epoch_runner_cache
+    import chex
 
-    objective, params, state = setup()
+    model = jn.Sequential([jn.Dense(2)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
+    # The loss is traced once by the compiled epoch and once by the compiled evaluation.
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=2)
+    objective = jn.objective(model, loss, metrics={})
     optimizer = optax.sgd(0.1)
-    before = _epoch_runner_cache.cache_info()
+    x, y = (jnp.asarray(a) for a in blobs(64))
     for seed in range(3):
-        jn.fit(objective, params, state, optimizer, blobs(64), epochs=1, batch_size=16,
-               key=jax.random.key(seed), verbose=False)
-    after = _epoch_runner_cache.cache_info()
-    assert after.misses - before.misses == 1 and after.hits - before.hits == 2
+        jn.fit(objective, params, state, optimizer, (x, y), epochs=2, batch_size=16,
+               key=jax.random.key(seed), validation_data=(x, y), verbose=False)

@@ -1,0 +1,210 @@
+"""Host-side checks of what training is given, run once per call before anything compiles.
+
+Whatever ``fit`` checks per step is paid on every step of every run, so everything that can be
+known before training (argument values, data shapes, labels, NaN in the data, parameters that do
+not belong to the model, an optimizer state from another optimizer) is checked here, once. Results
+for device arrays (immutable) are remembered, so calling ``fit`` again on the same arrays checks
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet.core import shape_of
+from jaxnet.training.objective import Objective
+from jaxnet.training.run_state import Params, State
+from jaxnet.validation import finite_data, nonnegative_number, positive_int
+
+_CHECKED: collections.OrderedDict = collections.OrderedDict()
+_REMEMBER = 32
+
+
+def check_fit_args(*, epochs, batch_size, n_examples: int, patience, min_delta, epsilon,
+                   checkpoint_every) -> dict[str, Any]:
+    """The numeric arguments of ``fit``, checked and normalised to Python numbers."""
+    batch_size = positive_int(batch_size, "batch_size")
+    if batch_size > n_examples:
+        raise ValueError(
+            f"batch_size must be at most the number of training examples ({n_examples}), "
+            f"got {batch_size}"
+        )
+    return {
+        "epochs": positive_int(epochs, "epochs", minimum=0),
+        "batch_size": batch_size,
+        "patience": None if patience is None else positive_int(patience, "patience"),
+        "min_delta": float(nonnegative_number(min_delta, "min_delta")),
+        "epsilon": None if epsilon is None else float(
+            nonnegative_number(epsilon, "epsilon", positive=True)),
+        "checkpoint_every": positive_int(checkpoint_every, "checkpoint_every"),
+    }
+
+
+def check_evaluation_args(objective: Objective, batch_size: Any) -> int:
+    """``evaluate``'s arguments: an objective and a positive batch size."""
+    if not isinstance(objective, Objective):
+        raise TypeError(f"expected an objective from jn.objective(...), got {objective!r}")
+    return positive_int(batch_size, "batch_size")
+
+
+def _pair(data: Any, what: str) -> tuple[Any, Any]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = f"a {type(data).__name__}" + (f" of {len(data)}" if isinstance(data, (tuple, list))
+                                            else "")
+        raise TypeError(
+            f"{what} must be a pair (x, y) of inputs and targets, with the examples on the first "
+            f"axis of both; got {got}"
+        )
+    return data
+
+
+def check_data(objective: Objective, params: Params, state: State, data: Any,
+               what: str) -> tuple[jax.Array, jax.Array]:
+    """``data`` as device arrays ``(x, y)``, checked against the model and its loss.
+
+    Checks: a pair of arrays with the same number (>= 1) of examples; no NaN or infinite value
+    in ``x`` or in float targets; the parameters fit the model for inputs like ``x``; labels lie in
+    the range the loss accepts. Each failure is a ValueError (TypeError for a wrong kind of
+    argument) that names ``what``.
+    """
+    x, y = _pair(data, what)
+    key = _remembered(objective, params, state, x, y, what)
+    if key is not None and key in _CHECKED:
+        return x, y
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{what}: x and y must hold the same number of examples on their first axis, got "
+            f"shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} is empty: x has shape {tuple(x.shape)}; expected at least one "
+                         "example")
+    finite_data(x, f"{what} x")
+    finite_data(y, f"{what} y")
+    check_params(objective, params, state, x)
+    out = jax.eval_shape(
+        lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, shape_of(x[:1])
+    )
+    _check_targets(objective, out.shape, y, what)
+    if key is not None:
+        _CHECKED[key] = (weakref.ref(data[0]), weakref.ref(data[1]))
+        while len(_CHECKED) > _REMEMBER:
+            _CHECKED.popitem(last=False)
+    return x, y
+
+
+def _remembered(objective, params, state, x, y, what) -> tuple | None:
+    """A key under which a check of immutable device arrays is remembered, or None."""
+    if not (isinstance(x, jax.Array) and isinstance(y, jax.Array)):
+        return None
+    key = (id(x), id(y), what, _signature(params), _signature(state))
+    try:
+        hash((objective, key))
+    except TypeError:
+        return None
+    key = (objective, *key)
+    entry = _CHECKED.get(key)
+    if entry is not None and (entry[0]() is not x or entry[1]() is not y):
+        del _CHECKED[key]  # the ids were reused by new arrays
+    return key
+
+
+def _signature(tree: Any) -> tuple:
+    leaves, structure = jax.tree.flatten(tree)
+    return structure, tuple((np.shape(leaf), str(jnp.result_type(leaf))) for leaf in leaves)
+
+
+def check_params(objective: Objective, params: Params, state: State, x: jax.Array) -> None:
+    """Raises a ValueError naming the entry when ``params`` or ``state`` do not have the
+    structure and shapes that the model's ``init`` gives for inputs like ``x``."""
+    expected = jax.eval_shape(
+        lambda spec: objective.model.init(jax.random.key(0), spec), shape_of(x[:1])
+    )
+    for what, tree, want in (("params", params, expected[0]), ("state", state, expected[1])):
+        _compare(what, tree, want)
+
+
+def _compare(what: str, tree: Any, expected: Any) -> None:
+    got = {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree.leaves_with_path(tree)}
+    want = {jax.tree_util.keystr(path): leaf
+            for path, leaf in jax.tree.leaves_with_path(expected)}
+    missing, unknown = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {what}{missing[0]}" + (f" and {len(missing) - 1} more"
+                                                          if len(missing) > 1 else ""))
+        if unknown:
+            parts.append(f"unexpected {what}{unknown[0]}" + (f" and {len(unknown) - 1} more"
+                                                             if len(unknown) > 1 else ""))
+        raise ValueError(
+            f"{what} do not fit the model: {'; '.join(parts)}; were they made by model.init of "
+            "this model?"
+        )
+    for path, leaf in want.items():
+        if np.shape(got[path]) != leaf.shape:
+            raise ValueError(
+                f"{what}{path} has shape {tuple(np.shape(got[path]))}, but the model makes "
+                f"{tuple(leaf.shape)} for these inputs; were they made by model.init of another "
+                "model?"
+            )
+
+
+def _check_targets(objective: Objective, pred_shape: tuple, y: jax.Array, what: str) -> None:
+    """Labels against the model's outputs and the loss's accepted values."""
+    from jaxnet import losses
+
+    check = getattr(losses, "check_targets", None)
+    try:
+        if check is not None:
+            check(objective.loss, pred_shape, y)
+        else:
+            _check_class_labels(pred_shape, y)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{what}: {error}") from None
+
+
+def _check_class_labels(pred_shape: tuple, y: jax.Array) -> None:
+    classes = pred_shape[-1] if pred_shape else 1
+    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == len(pred_shape) - 1 and classes > 1:
+        low, high = int(jnp.min(y)), int(jnp.max(y))
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"labels must lie in [0, {classes}) for a model with {classes} outputs; "
+                f"found label {bad}"
+            )
+    elif y.ndim == len(pred_shape) and y.shape[-1] != classes and classes > 1:
+        raise ValueError(
+            f"targets of shape {tuple(y.shape)} do not match the model's {classes} outputs "
+            f"(expected integer labels of shape ({y.shape[0]},) or one-hot targets of shape "
+            f"({y.shape[0]}, {classes}))"
+        )
+
+
+def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
+    """Raises a ValueError when ``opt_state`` is not a state of ``optimizer`` for ``params``
+    (another optimizer's, or one made for other parameters), naming the first entry that differs.
+    """
+    expected = jax.eval_shape(optimizer.init, params)
+    want = jax.tree.leaves_with_path(expected)
+    got = jax.tree.leaves_with_path(opt_state)
+    if jax.tree.structure(expected) != jax.tree.structure(opt_state):
+        raise ValueError(
+            "opt_state does not belong to this optimizer: its structure differs from "
+            f"optimizer.init(params) ({len(got)} leaves, expected {len(want)}); pass the state "
+            "made by this optimizer's init, or none"
+        )
+    for (path, a), (_, b) in zip(want, got):
+        if np.shape(b) != a.shape:
+            raise ValueError(
+                f"opt_state{jax.tree_util.keystr(path)} has shape {tuple(np.shape(b))}, but "
+                f"optimizer.init(params) makes {tuple(a.shape)}: was it made for other parameters?"
+            )

@@ -1,0 +1,161 @@
+"""The compiled epoch: a pure function ``(run state, data) -> (run state, per-step metrics)``.
+
+Two versions of one epoch share the step and the randomness:
+
+* the *optimistic* epoch runs the steps with no per-step guard and checks once, at its end, that
+  the loss of every step and the final parameters, state and optimizer state are finite;
+* the *guarded* epoch checks every step, discards the first step that is not finite, and also
+  remembers the last parameters whose loss was measured finite.
+
+``fit`` runs the optimistic epoch and, only when its end check fails, replays the same epoch from
+its saved start with the guarded one. Randomness is a function of the run's key, the absolute
+epoch and the step within it, so the replay sees the same batches and dropout masks, bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnet.training.objective import Objective
+from jaxnet.training.run_state import (
+    CONVERGED,
+    NONFINITE,
+    RUNNING,
+    RunState,
+    all_finite,
+)
+from jaxnet.training.step import update
+
+
+def epoch_randomness(key: jax.Array, epoch: jax.Array, n_examples: int, n_batches: int,
+                     batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """The batches' example indices ``(n_batches, batch_size)`` and one key per step.
+
+    Both depend only on the run's key and the absolute epoch number, never on how many epochs
+    this call of ``fit`` has run: an interrupted and resumed run draws what an uninterrupted one
+    draws.
+    """
+    order_key, step_key = jax.random.split(jax.random.fold_in(key, epoch))
+    order = jax.random.permutation(order_key, n_examples)[: n_batches * batch_size]
+    return order.reshape(n_batches, batch_size), jax.random.split(step_key, n_batches)
+
+
+def largest_change(new: Any, old: Any) -> jax.Array:
+    """The largest absolute change of any parameter between ``old`` and ``new``."""
+    changes = [jnp.max(jnp.abs(a - b)) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old))]
+    return functools.reduce(jnp.maximum, changes, jnp.zeros((), jnp.float32))
+
+
+def _select(ok: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def make_epoch(
+    objective: Objective,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+    epsilon: float | None,
+    guarded: bool,
+) -> Callable:
+    """The epoch as a pure function ``epoch(run, x, y) -> (run, metrics, info)``.
+
+    ``metrics`` holds each metric per step, shape ``(n_batches,)``, and ``info["ran"]`` whether
+    each step was applied (after convergence or a discarded step, the rest are not).
+    ``info["finite"]`` is the end-of-epoch check. The guarded epoch also returns, in
+    ``info["good"]``, the last parameters, state and optimizer state whose loss was measured
+    finite, the number of steps they had taken within the epoch, and whether any was measured.
+    """
+
+    def epoch(run: RunState, x: jax.Array, y: jax.Array):
+        n_batches = x.shape[0] // batch_size
+        order, keys = epoch_randomness(run.key, run.epoch, x.shape[0], n_batches, batch_size)
+        batches = (jnp.take(x, order, axis=0), jnp.take(y, order, axis=0))
+        model = (run.params, run.state, run.opt_state)
+        body = _guarded_step if guarded else _plain_step
+        step = functools.partial(body, objective, optimizer, epsilon)
+        carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
+        if guarded:
+            carry.update(good=model, good_taken=carry["taken"], measured=jnp.asarray(False))
+        carry, (metrics, ran) = jax.lax.scan(step, carry, (batches, keys))
+        params, state, opt_state = carry["model"]
+        finite = jnp.isfinite(jnp.sum(metrics["loss"])) & all_finite(carry["model"])
+        status = carry["status"]
+        if not guarded:
+            status = jnp.where(finite, status, NONFINITE)
+        run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry["taken"],
+                       run.key, status, run.stopping)
+        info = {"ran": ran, "finite": finite}
+        if guarded:
+            info["good"] = (carry["good"], carry["good_taken"], carry["measured"])
+        return run, metrics, info
+
+    return epoch
+
+
+def _plain_step(objective, optimizer, epsilon, carry, inputs):
+    batch, key = inputs
+    params, state, opt_state, metrics, _ = update(objective, optimizer, *carry["model"], batch, key)
+    new = (params, state, opt_state)
+    if epsilon is None:
+        return {**carry, "model": new, "taken": carry["taken"] + 1}, (metrics, jnp.asarray(True))
+    running = carry["status"] == RUNNING
+    converged = running & (largest_change(params, carry["model"][0]) < epsilon)
+    carry = {
+        "model": _select(running, new, carry["model"]),
+        "status": jnp.where(converged, CONVERGED, carry["status"]),
+        "taken": carry["taken"] + running.astype(jnp.int32),
+    }
+    return carry, (metrics, running)
+
+
+def _guarded_step(objective, optimizer, epsilon, carry, inputs):
+    batch, key = inputs
+    current = carry["model"]
+    params, state, opt_state, metrics, grads = update(objective, optimizer, *current, batch, key)
+    new = (params, state, opt_state)
+    running = carry["status"] == RUNNING
+    measured = running & jnp.isfinite(metrics["loss"])
+    step_ok = measured & all_finite(grads) & all_finite(new)
+    applied = running & step_ok
+    status = jnp.where(running & ~step_ok, NONFINITE, carry["status"])
+    if epsilon is not None:
+        converged = applied & (largest_change(params, current[0]) < epsilon)
+        status = jnp.where(converged, CONVERGED, status)
+    carry = {
+        "model": _select(applied, new, current),
+        "status": status,
+        "taken": carry["taken"] + applied.astype(jnp.int32),
+        "good": _select(measured, current, carry["good"]),
+        "good_taken": jnp.where(measured, carry["taken"], carry["good_taken"]),
+        "measured": carry["measured"] | measured,
+    }
+    return carry, (metrics, applied)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_epoch(objective, optimizer, batch_size, epsilon, guarded) -> Callable:
+    return jax.jit(make_epoch(objective, optimizer, batch_size, epsilon, guarded))
+
+
+def compiled_epoch(
+    objective: Objective,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+    epsilon: float | None,
+    guarded: bool = False,
+) -> Callable:
+    """The jitted epoch, compiled once per objective, optimizer, batch size and epsilon.
+
+    Calling ``fit`` again with the same objective and optimizer (more seeds, more epochs, a
+    resumed run) reuses it; jit compiles once more per data-set size.
+    """
+    try:
+        return _compiled_epoch(objective, optimizer, batch_size, epsilon, guarded)
+    except TypeError:  # an unhashable objective or optimizer: compile for this call only
+        return jax.jit(make_epoch(objective, optimizer, batch_size, epsilon, guarded))

@@ -1,0 +1,66 @@
+"""Evaluation: the objective's loss and metrics over a whole data set, in evaluation mode."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet.training.checks import check_data, check_evaluation_args
+from jaxnet.training.objective import Objective
+from jaxnet.training.run_state import Batch, Metrics, Params, State
+
+EVAL_BATCH = 1000
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _evaluate(objective: Objective, params, state, x, y, batch_size: int) -> Metrics:
+    n = x.shape[0]
+    n_full = n // batch_size * batch_size
+
+    def chunk_sum(xb, yb):
+        _, (_, metrics) = objective(params, state, (xb, yb), train=False)
+        return jax.tree.map(lambda v: v * xb.shape[0], metrics)
+
+    parts = []
+    if n_full:
+        chunks = (
+            x[:n_full].reshape(-1, batch_size, *x.shape[1:]),
+            y[:n_full].reshape(-1, batch_size, *y.shape[1:]),
+        )
+        per_chunk = jax.lax.map(lambda c: chunk_sum(*c), chunks)
+        parts.append(jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk))
+    if n_full < n:
+        parts.append(chunk_sum(x[n_full:], y[n_full:]))
+    total = functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), parts)
+    return jax.tree.map(lambda v: v / n, total)
+
+
+def evaluate(
+    objective: Objective,
+    params: Params,
+    state: State,
+    data: Batch,
+    *,
+    batch_size: int = EVAL_BATCH,
+) -> dict[str, float]:
+    """The objective's loss and metrics over a whole data set, in evaluation mode.
+
+    The data are processed in chunks of ``batch_size`` (the last chunk may be smaller) and the
+    per-chunk means are weighted by chunk size, so the result is the exact mean over the set.
+
+    Returns:
+        A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}``.
+    """
+    batch_size = check_evaluation_args(objective, batch_size)
+    x, y = check_data(objective, params, state, data, "data")
+    metrics = evaluate_arrays(objective, params, state, x, y, batch_size)
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.Array,
+                    y: jax.Array, batch_size: int = EVAL_BATCH) -> Metrics:
+    """`evaluate` on checked device arrays, without waiting for the result (``fit`` dispatches
+    it and reads it later)."""
+    return _evaluate(objective, params, state, x, y, min(batch_size, x.shape[0]))

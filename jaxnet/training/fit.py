@@ -1,0 +1,321 @@
+"""``fit``: the host loop that dispatches compiled epochs, records history, stops and checkpoints.
+
+The loop dispatches epoch ``e + 1`` before it reads epoch ``e``'s results, so the device never
+waits for the host between epochs. Reading an epoch's results runs, in order: the non-finite check
+(a failed epoch is replayed from its saved start under the per-step guard), the history, early
+stopping, the progress bar and the checkpoint. A stop decided at epoch ``e`` discards the already
+dispatched epoch ``e + 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
+from jaxnet.training.epoch import compiled_epoch
+from jaxnet.training.evaluate import evaluate_arrays
+from jaxnet.training.objective import Objective
+from jaxnet.training.resume import CheckpointWriter, resume
+from jaxnet.training.run_state import (
+    CONVERGED,
+    NONFINITE,
+    Batch,
+    Params,
+    RunState,
+    State,
+    Stopping,
+    start_run,
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training found no parameters with a finite loss to return."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What ``fit`` returns.
+
+    Attributes:
+        params, state, opt_state: where training ended. After a non-finite stop these are the
+            last parameters whose loss was measured finite; with ``restore_best=True``, those of
+            the epoch with the best monitored value.
+        history: per-epoch lists, e.g. ``{"loss": [...], "accuracy": [...], "val_loss": [...],
+            "val_accuracy": [...], "time": [...]}``; training metrics are the means over the
+            epoch's applied steps (in training mode, NaN for an epoch in which no step was
+            applied), validation metrics are measured after the epoch in evaluation mode.
+        stop_reason: ``"epochs"``, ``"patience"``, ``"converged"`` (every parameter changed by
+            less than epsilon) or ``"nonfinite"`` (a loss, gradient or update was NaN or
+            infinite).
+        steps: the number of optimizer steps behind ``params``.
+        run: the whole run state (what a checkpoint holds), to continue from.
+    """
+
+    params: Params
+    state: State
+    opt_state: optax.OptState
+    history: dict[str, list[float]]
+    stop_reason: str
+    steps: int
+    run: RunState
+
+
+def fit(
+    objective: Objective,
+    params: Params,
+    state: State,
+    optimizer: optax.GradientTransformation,
+    train_data: Batch,
+    *,
+    epochs: int,
+    batch_size: int,
+    key: jax.Array,
+    validation_data: Batch | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = False,
+    epsilon: float | None = None,
+    opt_state: optax.OptState | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
+    verbose: bool = True,
+) -> FitResult:
+    """Trains for up to ``epochs`` epochs, each one compiled ``lax.scan`` over shuffled batches.
+
+    Args:
+        objective: from ``jn.objective(model, loss, penalty, metrics)``.
+        params, state: where training starts (from ``model.init``).
+        optimizer: any optax ``GradientTransformation``.
+        train_data: ``(x, y)`` arrays with the examples on the first axis; they are checked and
+            moved to the device once. Each epoch draws a new permutation and takes
+            ``len(x) // batch_size`` full batches (the remainder, different each epoch, is left
+            out of that epoch).
+        epochs: the epoch to train up to, counted from the start of the run (a resumed run
+            continues to the same total).
+        batch_size: examples per step.
+        key: the run's key. Batches depend on it and the epoch number, dropout masks on it, the
+            epoch, the step and the layer's name: the same key gives the same result, bit for bit.
+        validation_data: ``(x, y)`` evaluated after every epoch (``val_`` metrics).
+        patience: stop when the monitored loss (``val_loss`` if there is validation data, else
+            ``loss``) has not improved by more than ``min_delta`` for this many epochs.
+        min_delta: the smallest decrease that counts as an improvement.
+        restore_best: return the parameters and state of the epoch with the best monitored loss
+            instead of the last ones (Keras's ``restore_best_weights``).
+        epsilon: stop as soon as one step changes every parameter by less than ``epsilon`` (the
+            source material's stopping rule); the remaining steps of that epoch are skipped.
+        opt_state: the optimizer's state to continue from; ``optimizer.init(params)`` if None.
+        checkpoint_dir: a folder for checkpoints of the run state. When it already holds a
+            checkpoint of this run, training continues from the latest one, and ends with the
+            parameters an uninterrupted run would have, bit for bit.
+        checkpoint_every: save every this many epochs (and always at the end).
+        verbose: show a progress bar over epochs.
+
+    Returns:
+        A :class:`FitResult`. A NaN or infinite loss, gradient or update stops training with a
+        warning; the parameters returned are then the last whose loss was measured finite.
+
+    Raises:
+        NonFiniteError: the loss is not finite even at the parameters training started from.
+    """
+    if not isinstance(objective, Objective):
+        raise TypeError(f"fit takes an objective from jn.objective(...), got {objective!r}")
+    x, y = check_data(objective, params, state, train_data, "train_data")
+    settings = check_fit_args(
+        epochs=epochs, batch_size=batch_size, n_examples=x.shape[0], patience=patience,
+        min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
+    )
+    validation = None
+    if validation_data is not None:
+        validation = check_data(objective, params, state, validation_data, "validation_data")
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    else:
+        check_opt_state(optimizer, params, opt_state)
+    run = start_run(params, state, opt_state, _typed_key(key), keep_best=restore_best)
+    settings.update(restore_best=bool(restore_best), n_examples=int(x.shape[0]),
+                    validation=validation is not None)
+    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose)
+    if checkpoint_dir is not None:
+        loop.writer = CheckpointWriter(checkpoint_dir, settings)
+        run, loop.history = resume(loop.writer, run, settings)
+    return loop.run(run)
+
+
+def _typed_key(key: Any) -> jax.Array:
+    """A typed key from ``jax.random.key``; a raw ``PRNGKey`` (uint32 ``(2,)``) is wrapped."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"key must be a single key, got keys of shape {key.shape}")
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
+    raise TypeError(f"key must be a JAX key such as jax.random.key(0), got {key!r}")
+
+
+class _Loop:
+    """The state of one ``fit`` call on the host: history, progress bar, pending epoch."""
+
+    def __init__(self, objective, optimizer, x, y, validation, settings, verbose):
+        self.objective, self.optimizer = objective, optimizer
+        self.x, self.y, self.validation = x, y, validation
+        self.settings = settings
+        self.epoch = compiled_epoch(objective, optimizer, settings["batch_size"],
+                                    settings["epsilon"])
+        self.history: dict[str, list[float]] = {}
+        self.writer: CheckpointWriter | None = None
+        self.verbose = verbose
+        self.monitor = "val_loss" if validation is not None else "loss"
+        self.previous_start: RunState | None = None
+        self.stopping: Stopping | None = None
+
+    def run(self, run: RunState) -> FitResult:
+        total = self.settings["epochs"]
+        reason = _terminal_reason(run, total)
+        self.stopping = run.stopping
+        bar = tqdm(total=total, initial=min(int(run.epoch), total), disable=not self.verbose,
+                   unit="epoch")
+        pending, clock = None, time.perf_counter()
+        while reason is None:
+            dispatched = None
+            if int(run.epoch) + (pending is not None) < total:
+                start = run if pending is None else pending[1][0]
+                dispatched = (start, *self._dispatch(start))
+            if pending is not None:
+                run, reason = self._finish(*pending, elapsed=time.perf_counter() - clock)
+                clock = time.perf_counter()
+                bar.update(1)
+                bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in self.history.items()
+                                 if k != "time"})
+                if reason is None and int(run.epoch) >= total:
+                    reason = "epochs"
+                if reason is not None:
+                    break
+            if dispatched is None:
+                reason = reason or "epochs"
+                break
+            pending = dispatched
+        bar.close()
+        if self.writer is not None:
+            self.writer.save(run, self.history, reason, final=True)
+        return self._result(run, reason)
+
+    def _dispatch(self, start: RunState):
+        """Dispatches one epoch and its validation; nothing here waits for the device."""
+        outputs = self.epoch(dataclasses.replace(start, stopping=None), self.x, self.y)
+        validation = None
+        if self.validation is not None:
+            validation = evaluate_arrays(self.objective, outputs[0].params, outputs[0].state,
+                                         *self.validation)
+        return outputs, validation
+
+    def _finish(self, start: RunState, outputs, validation, *, elapsed: float):
+        """Reads one dispatched epoch: guard, history, stopping, checkpoint."""
+        run, metrics, info = outputs
+        reason = None
+        if not bool(info["finite"]):
+            run, metrics, ran = self._recover(start)
+            reason = "nonfinite"
+            if self.validation is not None:
+                validation = evaluate_arrays(self.objective, run.params, run.state,
+                                             *self.validation)
+        else:
+            ran = info["ran"]
+            if int(run.status) == CONVERGED:
+                reason = "converged"
+        record = _means(metrics, ran)
+        if validation is not None:
+            record.update((f"val_{name}", float(v)) for name, v in validation.items())
+        record["time"] = elapsed
+        for name, value in record.items():
+            self.history.setdefault(name, []).append(value)
+        self.stopping, patience_over = self._track(self.stopping, run, record)
+        run = dataclasses.replace(run, stopping=self.stopping)
+        if reason is None and patience_over:
+            reason = "patience"
+        if self.writer is not None:
+            self.writer.save(run, self.history, reason)
+        self.previous_start = start
+        return run, reason
+
+    def _track(self, stopping: Stopping, run: RunState, record: dict) -> tuple[Stopping, bool]:
+        value = record.get(self.monitor, np.nan)
+        improved = bool(value < float(stopping.best) - self.settings["min_delta"])
+        if improved:
+            stopping = Stopping(
+                best=jnp.asarray(value, jnp.float32), waited=jnp.asarray(0, jnp.int32),
+                best_params=run.params if stopping.best_params is not None else None,
+                best_state=run.state if stopping.best_state is not None else None,
+            )
+        else:
+            stopping = dataclasses.replace(stopping, waited=stopping.waited + 1)
+        patience = self.settings["patience"]
+        return stopping, patience is not None and int(stopping.waited) >= patience
+
+    def _recover(self, start: RunState):
+        """Replays a failed epoch under the per-step guard; returns the run state to keep (the
+        last parameters whose loss was measured finite), the epoch's metrics and applied steps."""
+        guarded = compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
+                                 self.settings["epsilon"], guarded=True)
+        end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y)
+        (model, taken, measured), base = info["good"], start
+        if not bool(measured):
+            # The epoch's first loss was already not finite: its start parameters came from the
+            # previous epoch's last update, so go back to the parameters before that update.
+            if self.previous_start is None:
+                raise NonFiniteError(
+                    "the loss is not finite at the parameters this call of fit started from "
+                    f"(epoch {int(start.epoch) + 1}, first step): check the model's outputs "
+                    "on the training data, e.g. a log or division that meets zero"
+                )
+            base = self.previous_start
+            _, _, before = guarded(dataclasses.replace(base, stopping=None), self.x, self.y)
+            model, taken, _ = before["good"]
+        params, state, opt_state = model
+        step = int(base.step) + int(taken)
+        warnings.warn(
+            f"training stopped in epoch {int(start.epoch) + 1}: a loss, gradient or updated "
+            f"parameter became NaN or infinite; returning the parameters after step {step}, the "
+            "last whose loss was finite (the data were checked: a smaller learning rate, "
+            "gradient clipping or a look at the model's numerics usually help)",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        run = RunState(params, state, opt_state, start.epoch + 1, jnp.asarray(step, jnp.int32),
+                       start.key, jnp.asarray(NONFINITE, jnp.int32), None)
+        return run, metrics, info["ran"]
+
+    def _result(self, run: RunState, reason: str) -> FitResult:
+        params, state = run.params, run.state
+        if run.stopping.best_params is not None and np.isfinite(float(run.stopping.best)):
+            params, state = run.stopping.best_params, run.stopping.best_state
+        return FitResult(params, state, run.opt_state, self.history, reason, int(run.step), run)
+
+
+def _means(metrics: dict, ran: jax.Array) -> dict[str, float]:
+    """Each metric's mean over the applied steps; NaN when no step was applied."""
+    ran = np.asarray(ran)
+    count = int(ran.sum())
+    return {name: float(np.asarray(values, np.float64)[ran].sum() / count) if count else np.nan
+            for name, values in metrics.items()}
+
+
+def _terminal_reason(run: RunState, epochs: int) -> str | None:
+    """Why a (restored) run state needs no more epochs, or None."""
+    status = int(run.status)
+    if status == NONFINITE:
+        return "nonfinite"
+    if status == CONVERGED:
+        return "converged"
+    if int(run.epoch) >= epochs:
+        return "epochs"
+    return None

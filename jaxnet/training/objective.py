@@ -1,0 +1,117 @@
+"""The objective: a model, a loss, a penalty and metrics joined into one function.
+
+``objective(params, state, batch, key) -> (loss, (state, metrics))``, ready for
+``jax.value_and_grad(objective, has_aux=True)``; every part of training (the step, the compiled
+epoch, evaluation, sweeps) calls it and nothing else of the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
+
+import jax
+
+from jaxnet.core import Layer
+from jaxnet.metrics import accuracy
+from jaxnet.training.run_state import Batch, Metrics, Params, State
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """A model, a loss, an optional penalty and metrics, joined into one function.
+
+    ``objective(params, state, batch, key) -> (loss, (state, metrics))``, ready for
+    ``jax.value_and_grad(objective, has_aux=True)``. The loss is the data loss plus the penalty;
+    ``metrics`` holds ``"loss"`` (that total), ``"penalty"`` when there is one, and each named
+    metric of the predictions. ``train=False`` evaluates (Dropout off, BatchNorm's running
+    statistics) and returns the state unchanged.
+    """
+
+    model: Layer
+    loss: Callable[[jax.Array, jax.Array], jax.Array]
+    penalty: Callable[[Params], jax.Array] | None = None
+    metrics: tuple[tuple[str, Callable[[jax.Array, jax.Array], jax.Array]], ...] = ()
+
+    def __call__(
+        self,
+        params: Params,
+        state: State,
+        batch: Batch,
+        key: jax.Array | None = None,
+        *,
+        train: bool = True,
+    ) -> tuple[jax.Array, tuple[State, Metrics]]:
+        x, y = batch
+        pred, new_state = self.model.apply(params, state, x, key=key, train=train)
+        loss = self.loss(pred, y)
+        metrics = {}
+        if self.penalty is not None:
+            metrics["penalty"] = self.penalty(params)
+            loss = loss + metrics["penalty"]
+        metrics["loss"] = loss
+        metrics.update((name, fn(pred, y)) for name, fn in self.metrics)
+        return loss, (new_state if train else state, metrics)
+
+
+def objective(
+    model: Layer,
+    loss: Callable[[jax.Array, jax.Array], jax.Array],
+    penalty: Callable[[Params], jax.Array] | None = None,
+    metrics: Mapping[str, Callable[[jax.Array, jax.Array], jax.Array]] | None = None,
+) -> Objective:
+    """Joins a model, a loss and a penalty into ``f(params, state, batch, key)``.
+
+    Args:
+        model: the model description (e.g. a ``jn.Sequential``).
+        loss: ``loss(pred, target) -> scalar``, e.g. ``jn.losses.softmax_cross_entropy``.
+        penalty: ``penalty(params) -> scalar`` added to the loss, e.g. ``jn.regularizers.l2(1e-3)``.
+        metrics: named ``metric(pred, target) -> scalar`` reported beside the loss; accuracy by
+            default. Pass ``{}`` for regression.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> model = jn.Sequential([jn.Dense(3)])
+        >>> params, state = model.init(jax.random.key(0), jnp.zeros((1, 4)))
+        >>> f = jn.objective(model, jn.losses.softmax_cross_entropy, jn.regularizers.l2(1e-3))
+        >>> (loss, (state, metrics)), grads = jax.value_and_grad(f, has_aux=True)(
+        ...     params, state, (jnp.ones((2, 4)), jnp.array([0, 2])))
+        >>> sorted(metrics)
+        ['accuracy', 'loss', 'penalty']
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"model must be a jaxnet layer such as jn.Sequential([...]), got {model!r}")
+    if not callable(loss):
+        raise TypeError(f"loss must be a function loss(pred, target) -> scalar, got {loss!r}")
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"penalty must be a function penalty(params) -> scalar, got {penalty!r}")
+    metrics = {"accuracy": accuracy} if metrics is None else metrics
+    if not isinstance(metrics, Mapping) or not all(
+        isinstance(name, str) and callable(fn) for name, fn in metrics.items()
+    ):
+        raise TypeError(
+            f"metrics must map names to functions metric(pred, target) -> scalar, got {metrics!r}"
+        )
+    _warn_on_squashed_logits(model, loss)
+    return Objective(model, loss, penalty, tuple(metrics.items()))
+
+
+# Losses computed from logits, and the activation that must not come before each.
+_FROM_LOGITS = {"softmax_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+
+
+def _warn_on_squashed_logits(model: Layer, loss: Callable) -> None:
+    """Warns when the model ends in softmax (sigmoid) and the loss applies it again."""
+    layers = getattr(model, "layers", ())
+    last = getattr(layers[-1], "fn", None) if layers else None
+    last_name = getattr(last, "__name__", "")
+    for loss_name, activation in _FROM_LOGITS.items():
+        if last_name == activation and loss_name in repr(loss):
+            warnings.warn(
+                f"the model ends in {activation} and the loss {loss_name} applies {activation} "
+                f"to its input again: {loss_name} takes logits, so remove the final "
+                f"{activation} layer (apply it yourself when you want probabilities)",
+                UserWarning,
+                stacklevel=3,
+            )

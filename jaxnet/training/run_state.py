@@ -1,0 +1,93 @@
+"""The names every part of training shares: the run's state, status codes, batches and metrics.
+
+This is the lowest module of :mod:`jaxnet.training`; the objective, the compiled epoch, ``fit``'s
+host loop, evaluation and checkpoints all import from here and from nothing above them.
+
+A training run's state is one pytree, :class:`RunState`: everything needed to continue the run
+exactly. A checkpoint saves exactly this pytree, and resuming loads it and goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = dict[str, Any]
+State = dict[str, Any]
+Batch = tuple[Any, Any]
+Metrics = dict[str, jax.Array]
+
+# Status codes, carried through the compiled epoch as an int32 scalar.
+RUNNING, CONVERGED, NONFINITE = 0, 1, 2
+STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", NONFINITE: "nonfinite"}
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """What early stopping tracks between epochs.
+
+    Attributes:
+        best: the best monitored value so far (``inf`` before the first epoch), float32.
+        waited: epochs since the monitored value last improved, int32.
+        best_params, best_state: the parameters and state of the best epoch, kept only when
+            ``fit(..., restore_best=True)``; ``None`` otherwise.
+    """
+
+    best: jax.Array
+    waited: jax.Array
+    best_params: Params | None = None
+    best_state: State | None = None
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RunState:
+    """Everything a training run needs to continue exactly where it is.
+
+    Attributes:
+        params, state: the model's parameters and state (e.g. BatchNorm's running statistics).
+        opt_state: the optimizer's state.
+        epoch: epochs completed, an int32 scalar counted from the start of the run (not of a call).
+        step: optimizer steps taken, an int32 scalar.
+        key: the run's key; every random draw is a function of it, the absolute epoch, the step
+            within the epoch and the layer's name, so a resumed or replayed epoch sees the same
+            bits.
+        status: ``RUNNING``, ``CONVERGED`` or ``NONFINITE``, an int32 scalar.
+        stopping: what early stopping tracks.
+    """
+
+    params: Params
+    state: State
+    opt_state: Any
+    epoch: jax.Array
+    step: jax.Array
+    key: jax.Array
+    status: jax.Array
+    stopping: Stopping
+
+
+def start_run(
+    params: Params, state: State, opt_state: Any, key: jax.Array, *, keep_best: bool = False
+) -> RunState:
+    """The run state before the first epoch."""
+    stopping = Stopping(
+        best=jnp.asarray(np.inf, jnp.float32),
+        waited=jnp.asarray(0, jnp.int32),
+        best_params=params if keep_best else None,
+        best_state=state if keep_best else None,
+    )
+    zero = jnp.asarray(0, jnp.int32)
+    return RunState(params, state, opt_state, zero, zero, key, jnp.asarray(RUNNING, jnp.int32),
+                    stopping)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every floating-point value in ``tree`` is finite: one reduction per leaf."""
+    checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
