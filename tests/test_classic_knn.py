@@ -1,11 +1,14 @@
 """KNN: scikit-learn's predictions, the tie rules, blocked search, cross-validated k, errors."""
 
+import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 import jaxnet as jn
+from jaxnet.classic import knn as knn_module
 from jaxnet.classic.knn import nearest
 
 SKLEARN_METRIC = {"l1": "manhattan", "l2": "euclidean"}
@@ -150,14 +153,16 @@ def test_choose_k_on_digits_prefers_few_neighbours():
 
 def test_bad_arguments_are_clear_errors():
     x, y = np.zeros((5, 3), np.float32), np.array([0, 1, 0, 1, 2])
-    with pytest.raises(ValueError, match=r"k must be a positive integer, got k=0"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1, got 0"):
         jn.classic.KNN(0)
-    with pytest.raises(ValueError, match=r"k must be a positive integer, got k=2.5"):
+    with pytest.raises(TypeError, match=r"k must be an integer, got 2.5 \(float\)"):
         jn.classic.KNN(2.5)
     with pytest.raises(ValueError, match=r"distance must be one of \('l1', 'l2'\), got 'cosine'"):
         jn.classic.KNN(1, "cosine")
-    with pytest.raises(ValueError, match=r"train_block must be a positive integer"):
+    with pytest.raises(ValueError, match=r"train_block must be an integer >= 1, got 0"):
         jn.classic.KNN(1, train_block=0)
+    with pytest.raises(ValueError, match=r"KNN.fit x must hold examples .* got shape \(0, 3\)"):
+        jn.classic.KNN(1).fit(np.zeros((0, 3)), np.zeros(0, int))
     with pytest.raises(ValueError, match=r"k=6 exceeds the 5 training examples; k must lie in"):
         jn.classic.KNN(6).fit(x, y)
     with pytest.raises(RuntimeError, match=r"this KNN is not fitted: call KNN\(...\).fit"):
@@ -178,5 +183,72 @@ def test_bad_arguments_are_clear_errors():
         jn.classic.choose_k(x, y, [1, 5], folds=5)
     with pytest.raises(ValueError, match=r"folds must be an integer from 2 to the 5 examples"):
         jn.classic.choose_k(x, y, [1], folds=1)
-    with pytest.raises(ValueError, match=r"ks must hold positive integers"):
+    with pytest.raises(ValueError, match=r"each of ks must be an integer >= 1, got 0"):
         jn.classic.choose_k(x, y, [0, 1])
+    with pytest.raises(TypeError, match=r"each of ks must be an integer, got 2.5"):
+        jn.classic.choose_k(x, y, [1, 2.5])
+    with pytest.raises(ValueError, match=r"ks must hold at least one candidate"):
+        jn.classic.choose_k(x, y, [])
+
+
+def test_numpy_integers_are_accepted_as_k_and_block_sizes():
+    x, y = [[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 1]
+    knn = jn.classic.KNN(np.int64(3), query_block=np.int32(2), train_block=np.int64(3))
+    assert type(knn.k) is int and knn == jn.classic.KNN(3, query_block=2, train_block=3)
+    fitted = knn.fit(x, y)
+    np.testing.assert_array_equal(fitted.predict([[0.5], [5.5], [4.0]]), [0, 1, 1])
+    # Under strict dtype promotion the shares divide by a Python int, not an int64.
+    np.testing.assert_allclose(fitted.predict_proba([[0.5]]), [[2 / 3, 1 / 3]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "kneighbors"])
+def test_nan_or_infinite_queries_are_refused_and_counted(method):
+    knn = jn.classic.KNN(1).fit([[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    queries = np.array([[0.1, np.nan], [np.inf, 0.0], [0.5, 0.5]])
+    with pytest.raises(ValueError, match=rf"KNN.{method} x holds 2 NaN or infinite values "
+                                         r"\(of 6\)"):
+        getattr(knn, method)(queries)
+
+
+def test_nan_or_infinite_training_examples_are_refused_and_counted():
+    x = np.array([[0.0, 0.0], [np.nan, 1.0], [2.0, 2.0]])
+    with pytest.raises(ValueError, match=r"KNN.fit x holds 1 NaN or infinite values \(of 6\)"):
+        jn.classic.KNN(1).fit(x, [0, 1, 0])
+    # A float64 too large for float32 would become infinite in the search: refused too.
+    with pytest.raises(ValueError, match=r"KNN.fit x holds 1 NaN or infinite values"):
+        jn.classic.KNN(1).fit(np.array([[0.0], [1e300]]), [0, 1])
+    with pytest.raises(ValueError, match=r"choose_k x holds 1 NaN"):
+        jn.classic.choose_k(x, [0, 1, 0], [1], folds=3)
+
+
+def test_a_nan_training_example_would_otherwise_be_every_querys_neighbour():
+    # What the check prevents: with a NaN in the training set the search ranks that example
+    # first for every query, whatever its distance (NaN compares as the largest score).
+    x = np.array([[0.0], [np.nan], [10.0]], np.float32)
+    blocks = jnp.asarray(np.pad(x, ((0, 0), (0, 15))).T[None])  # KNN.fit's layout, (1, 16, 3)
+    _, indices = nearest(jnp.asarray([[0.0], [10.0]]), blocks, k=1, distance="l1",
+                         query_block=2, n_train=3)
+    np.testing.assert_array_equal(indices, [[1], [1]])
+
+
+def test_new_query_counts_reuse_the_compiled_search(monkeypatch):
+    # Sizes up to the query block are padded to the next power of two, and more queries are
+    # searched a block at a time, so these 7 sizes trace the search 4 times (2, 16, 32, 64).
+    counted = jax.jit(chex.assert_max_traces(nearest.__wrapped__, n=4),
+                      static_argnames=("k", "distance", "query_block", "n_train"))
+    monkeypatch.setattr(knn_module, "nearest", counted)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)).astype(np.float32), rng.integers(0, 3, 50)
+    knn = jn.classic.KNN(3, query_block=64).fit(x, y)
+    reference = jn.classic.KNN(3, query_block=64).fit(x, y)
+    queries = rng.normal(size=(130, 3)).astype(np.float32)
+    for count in (2, 10, 13, 16, 20, 64, 130):
+        monkeypatch.setattr(knn_module, "nearest", counted)
+        predicted = knn.predict(queries[:count])
+        distances, indices = knn.kneighbors(queries[:count])
+        assert predicted.shape == (count,) and indices.shape == (count, 3)
+        monkeypatch.setattr(knn_module, "nearest", nearest)
+        exact = np.abs(queries[:count, None, :] - x[None]).sum(-1)
+        np.testing.assert_array_equal(indices, np.argsort(exact, axis=1, kind="stable")[:, :3])
+        np.testing.assert_allclose(distances, np.sort(exact, axis=1)[:, :3], rtol=1e-5)
+        np.testing.assert_array_equal(predicted, reference.predict(queries[:count]))

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet.validation import finite_data
+
 
 def check_fitted(estimator, fitted: bool) -> None:
     """Raises a RuntimeError naming the estimator when it has not been fitted."""
@@ -26,6 +28,22 @@ def examples(x, what: str = "x") -> jax.Array:
             f"got shape {x.shape}"
         )
     return x.astype(jnp.float32)
+
+
+def host_examples(x, what: str = "x") -> np.ndarray:
+    """``x`` as float32 NumPy examples ``(N, ...)`` on the host, refusing a missing batch axis
+    and NaN or infinite values (counted after the cast, so a float64 too large for float32 is
+    refused too); ``what`` names the array in the errors."""
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"{what} must hold examples on its first axis, shape (N, features...) with N >= 1, "
+            f"got shape {x.shape}"
+        )
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32, copy=False)
+    finite_data(x, what)
+    return x
 
 
 def check_example_shape(x: jax.Array, expected: tuple[int, ...], what: str = "x") -> None:

@@ -14,6 +14,11 @@ compiled on the default device in blocks, so that its memory stays bounded whate
   swap places);
 * L1 distances accumulate ``|a - b|`` over the features in chunks of 16 into that tile.
 
+The queries are searched ``query_block`` at a time, and a last, smaller block is padded to the
+next power of two, so that a new number of queries reuses a search compiled before: a fitted
+KNN compiles at most ``log2(query_block) + 1`` searches, however many sizes it is asked about.
+Training and query values must be finite (a NaN training example would be every query's nearest).
+
 Ties follow scikit-learn's brute-force search: among equal distances the lower training index
 comes first, and a tied vote goes to the smallest class label.
 """
@@ -27,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet.classic.base import check_example_shape, check_fitted, examples, labels_for
+from jaxnet.classic.base import check_example_shape, check_fitted, host_examples, labels_for
+from jaxnet.validation import positive_int
 
 DISTANCES = ("l1", "l2")
 # Features are summed in chunks of this many per step of the L1 accumulation.
@@ -61,9 +67,11 @@ class KNN:
     one description can be fitted to several data sets.
 
     Args:
-        k: how many neighbours vote, ``1 <= k <= `` the number of training examples.
+        k: how many neighbours vote, an integer (Python or NumPy) with ``1 <= k <= `` the
+            number of training examples.
         distance: ``"l1"`` (Manhattan, the source's choice) or ``"l2"`` (Euclidean).
-        query_block: the most queries searched together.
+        query_block: the most queries searched together; fewer are padded to the next power
+            of two, so that each size compiles once.
         train_block: the most training examples compared per step (the blocks split the
             queries and the training set evenly). Beside the training set and a padded
             copy of the queries, the search holds one ``query_block x train_block`` tile of
@@ -95,27 +103,26 @@ class KNN:
     memory: Memory | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        if not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"k must be a positive integer, got k={self.k!r}")
-        if self.distance not in DISTANCES:
+        # NumPy integers become Python ints: static arguments of the search, and weakly typed
+        # in arithmetic such as the vote shares.
+        for name in ("k", "query_block", "train_block"):
+            object.__setattr__(self, name, positive_int(getattr(self, name), name))
+        if not isinstance(self.distance, str) or self.distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {self.distance!r}")
-        for name in ("query_block", "train_block"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def fit(self, x, y) -> KNN:
         """Stores the training set on the device; returns the fitted KNN.
 
         Args:
-            x: training examples ``(N, ...)`` (any example shape; flattened to vectors, cast
-                to float32).
+            x: training examples ``(N, ...)`` with ``N >= 1`` (any example shape; flattened to
+                vectors, cast to float32), all finite.
             y: integer class labels ``(N,)``, from 0.
 
         Raises:
-            ValueError: when ``k`` exceeds ``N``, or ``y`` does not match ``x``.
+            ValueError: when ``k`` exceeds ``N``, ``x`` holds NaN or infinite values (the
+                message counts them), or ``y`` does not match ``x``.
         """
-        x = examples(x)
+        x = host_examples(x, "KNN.fit x")
         labels, num_classes = labels_for(x, y)
         n = x.shape[0]
         if self.k > n:
@@ -123,7 +130,7 @@ class KNN:
                 f"k={self.k} exceeds the {n} training examples; k must lie in [1, {n}]"
             )
         block = _block_size(n, self.train_block)
-        flat = x.reshape(n, -1)
+        flat = jnp.asarray(x.reshape(n, -1))
         if self.distance == "l2":
             # Each example carries its squared norm as one more feature; see `nearest`.
             flat = jnp.concatenate([flat, jnp.sum(flat * flat, axis=1, keepdims=True)], axis=1)
@@ -136,37 +143,68 @@ class KNN:
         """The ``k`` nearest training examples of each query, nearest first.
 
         Args:
-            x: queries ``(Q, ...)`` of the training examples' shape.
+            x: queries ``(Q, ...)`` of the training examples' shape, all finite.
 
         Returns:
             ``(distances, indices)``, each ``(Q, k)``: float32 L1 or L2 distances and int32
             indices into the training set.
         """
-        check_fitted(self, self.memory is not None)
-        x = examples(x)
-        check_example_shape(x, self.memory.example_shape)
-        flat = x.reshape(x.shape[0], -1)
-        return nearest(flat, self.memory.blocks, k=self.k, distance=self.distance,
-                       query_block=_block_size(flat.shape[0], self.query_block),
-                       n_train=self.memory.labels.shape[0])
+        distances, indices = self._search(x, "KNN.kneighbors x", lambda found: found)
+        return jnp.asarray(distances), jnp.asarray(indices)
 
     def predict_proba(self, x) -> jax.Array:
         """Each class's share of the ``k`` votes, float32 ``(Q, num_classes)``."""
-        return self._votes(x).astype(jnp.float32) / self.k
+        (votes,) = self._search(x, "KNN.predict_proba x", self._votes)
+        return jnp.asarray(votes.astype(np.float32) / np.float32(self.k))
 
     def predict(self, x) -> jax.Array:
         """The majority label of each query's ``k`` nearest neighbours, int32 ``(Q,)``."""
-        return jnp.argmax(self._votes(x), axis=-1).astype(jnp.int32)
+        (votes,) = self._search(x, "KNN.predict x", self._votes)
+        return jnp.asarray(np.argmax(votes, axis=-1).astype(np.int32))
 
-    def _votes(self, x) -> jax.Array:
-        _, indices = self.kneighbors(x)
-        return vote_counts(self.memory.labels[indices], self.memory.num_classes, (self.k,))[:, 0]
+    def _votes(self, found) -> tuple[jax.Array]:
+        _, indices = found
+        return (_votes(indices, self.memory.labels, num_classes=self.memory.num_classes,
+                       k=self.k),)
+
+    def _search(self, x, what: str, finish) -> tuple[np.ndarray, ...]:
+        """Searches the neighbours of the queries ``x`` block by block, applies ``finish`` to
+        each block's padded ``(distances, indices)`` on the device, and returns its outputs for
+        the real queries, joined on the host (slicing on the device would compile anew for
+        every number of queries)."""
+        check_fitted(self, self.memory is not None)
+        queries = host_examples(x, what)
+        check_example_shape(queries, self.memory.example_shape, what)
+        flat = queries.reshape(len(queries), -1)
+        pending = []
+        for start in range(0, len(flat), self.query_block):
+            rows = flat[start:start + self.query_block]
+            size = _bucket(len(rows), self.query_block)
+            padded = jnp.asarray(np.pad(rows, ((0, size - len(rows)), (0, 0))))
+            found = nearest(padded, self.memory.blocks, k=self.k, distance=self.distance,
+                            query_block=size, n_train=self.memory.labels.shape[0])
+            pending.append((finish(found), len(rows)))
+        # Every block is dispatched before the first result is read.
+        parts = [[np.asarray(output)[:count] for output in outputs] for outputs, count in pending]
+        return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def _block_size(n: int, limit: int) -> int:
     """The size of the fewest blocks of at most ``limit`` that cover ``n``, split evenly (so
     that padding the last block wastes less than one row per block)."""
     return -(-n // -(-n // limit))
+
+
+def _bucket(n: int, limit: int) -> int:
+    """The number of rows a block of ``n`` queries is padded to: the next power of two, at most
+    ``limit``, so that the search compiles for at most ``log2(limit) + 1`` sizes."""
+    return min(1 << (n - 1).bit_length(), limit)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "k"))
+def _votes(indices: jax.Array, labels: jax.Array, *, num_classes: int, k: int) -> jax.Array:
+    """The votes per class among each query's ``k`` neighbours ``(Q, k)``: int32 ``(Q, C)``."""
+    return vote_counts(labels[indices], num_classes, (k,))[:, 0]
 
 
 @functools.partial(jax.jit, static_argnames=("k", "distance", "query_block", "n_train"))
@@ -292,9 +330,9 @@ def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
     neighbours a search for that ``k`` finds, ties included).
 
     Args:
-        x: training examples ``(N, ...)``.
+        x: training examples ``(N, ...)``, all finite.
         y: integer labels ``(N,)``.
-        ks: the candidate values of ``k``.
+        ks: the candidate values of ``k``, positive integers.
         folds: the number of folds, from 2 to ``N``; examples are dealt to folds at random.
         distance: ``"l1"`` or ``"l2"``.
         seed: seeds the assignment of examples to folds.
@@ -310,14 +348,16 @@ def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
         >>> choice.k in (1, 3, 5), choice.accuracy.shape
         (True, (3, 3))
     """
-    x = examples(x)
+    x = host_examples(x, "choose_k x")
     labels, num_classes = labels_for(x, y)
-    ks = tuple(sorted({int(k) for k in ks}))
+    labels = np.asarray(labels)
+    ks = tuple(sorted({positive_int(k, "each of ks") for k in ks}))
     n = x.shape[0]
-    if not isinstance(folds, (int, np.integer)) or not 2 <= folds <= n:
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= folds <= n:
         raise ValueError(f"folds must be an integer from 2 to the {n} examples, got {folds!r}")
-    if not ks or ks[0] < 1:
-        raise ValueError(f"ks must hold positive integers, got {ks}")
+    folds = int(folds)
+    if not ks:
+        raise ValueError("ks must hold at least one candidate k, got none")
     fold_of = np.empty(n, np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
     accuracy = np.empty((len(ks), folds))
@@ -330,7 +370,7 @@ def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
             raise ValueError(f"ks: the largest k={ks[-1]} does not fit a fold: {error}") from None
         _, indices = knn.kneighbors(x[held])
         counts = vote_counts(knn.memory.labels[indices], num_classes, ks)
-        hits = jnp.argmax(counts, axis=-1) == labels[held][:, None]
+        hits = jnp.argmax(counts, axis=-1) == jnp.asarray(labels[held])[:, None]
         accuracy[:, fold] = np.asarray(jnp.mean(hits.astype(jnp.float32), axis=0))
     best = int(np.argmax(accuracy.mean(axis=1)))
     return KChoice(ks[best], ks, accuracy)
