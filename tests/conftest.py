@@ -11,3 +11,12 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 def transform(request):
     """Runs a test twice: with the function as it is, and under `jax.jit`."""
     return (lambda f: f) if request.param == "eager" else jax.jit
+
+
+def pytest_collection_modifyitems(items):
+    """Runs of the experiment scripts are slow: the default run leaves them to ``-m slow``."""
+    for item in items:
+        if item.module.__name__.startswith("test_experiment_") and not item.name.startswith(
+            "test_help"
+        ):
+            item.add_marker(pytest.mark.slow)
