@@ -1,17 +1,21 @@
 """Small files in the official data formats, and experiment scripts loaded as modules."""
 
+import contextlib
 import hashlib
 import importlib.util
 import io
 import json
+import os
 import pickle
 import struct
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from jaxnet.data import cifar10
 
@@ -54,6 +58,40 @@ def tiny_cifar10(data_dir: Path, monkeypatch, per_batch: int = 30, n_test: int =
     (data_dir / "cifar10").mkdir(parents=True)
     (data_dir / "cifar10" / cifar10.ARCHIVE).write_bytes(buffer.getvalue())
     monkeypatch.setattr(cifar10, "CHECKSUMS", {cifar10.ARCHIVE: sha256(buffer.getvalue())})
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Makes ``folder`` read-only while the block runs: nothing can be created, renamed or
+    removed in it. ``chmod`` does that for a normal user; root ignores it, so there the folder is
+    made immutable (``chattr +i``), and the test is skipped where neither works."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if _writable(folder):
+            try:
+                done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+                immutable = done.returncode == 0
+            except OSError:
+                pass
+            if not immutable or _writable(folder):
+                pytest.skip("this machine cannot make a folder read-only")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        handle, name = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return False
+    os.close(handle)
+    os.remove(name)
+    return True
 
 
 def load_script(path: Path, monkeypatch):

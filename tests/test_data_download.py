@@ -1,10 +1,18 @@
-"""Tests for jaxnet.data.download: the cache folder and verified downloads over file:// URLs."""
+"""Tests for jaxnet.data.download: the cache folder and verified downloads over file:// URLs,
+and over a local HTTP server for the time limits."""
 
 import hashlib
+import http.server
+import os
+import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from files import read_only
 
+from jaxnet.data import download
 from jaxnet.data.download import (
     ChecksumError,
     MissingDataError,
@@ -111,12 +119,184 @@ def test_an_unreachable_mirror_gives_instructions(tmp_path):
     assert list(cache.iterdir()) == []
 
 
-def test_a_bad_file_placed_by_hand_is_moved_aside_and_named(mirror, tmp_path):
+def test_a_bad_file_in_the_cache_is_moved_aside_and_downloaded_again(mirror, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "a.gz").write_bytes(b"not it")
-    with pytest.raises(ChecksumError, match=r"placed by hand.*moved aside to a\.gz\.corrupt"):
-        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    with pytest.warns(UserWarning, match=r"a\.gz failed verification.*placed by hand.*moved "
+                                         r"aside to a\.gz\.corrupt.*downloading a fresh copy"):
+        paths = fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert paths["a.gz"].read_bytes() == CONTENT
+    assert (cache / "a.gz.corrupt").read_bytes() == b"not it"
+    assert sorted(p.name for p in cache.iterdir()) == ["a.gz", "a.gz.corrupt"]
+
+
+def test_a_second_bad_file_does_not_overwrite_the_first_one_moved_aside(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for bad in (b"first", b"second"):
+        (cache / "a.gz").write_bytes(bad)
+        with pytest.warns(UserWarning, match="moved aside"):
+            fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert (cache / "a.gz.corrupt").read_bytes() == b"first"
+    assert (cache / "a.gz.corrupt-2").read_bytes() == b"second"
+
+
+def test_a_bad_file_without_download_is_moved_aside_and_an_error(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "a.gz").write_bytes(b"not it")
+    with pytest.raises(ChecksumError, match=r"placed by hand.*moved aside to a\.gz\.corrupt.*"
+                                            r"download=True"):
+        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=False)
     assert [p.name for p in cache.iterdir()] == ["a.gz.corrupt"]
+
+
+def test_a_bad_file_whose_fresh_download_fails_is_an_error_that_says_both(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "a.gz").write_bytes(b"not it")
+    with pytest.warns(UserWarning, match="moved aside"), \
+            pytest.raises(MissingDataError, match=r"the download failed .*\(a\.gz in the cache "
+                                                  r"failed verification and was moved aside to "
+                                                  r"a\.gz\.corrupt\)"):
+        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(tmp_path / "absent")], download=True)
+    assert [p.name for p in cache.iterdir()] == ["a.gz.corrupt"]
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Announces CONTENT, then sends it one byte every 10 ms (about 100 bytes a second), or
+    nothing at all after the headers when the path starts with /stall."""
+
+    stop = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(CONTENT)))
+        self.end_headers()
+        try:
+            for i in range(len(CONTENT)):
+                if self.stop.wait(0.01):
+                    return
+                if not self.path.startswith("/stall"):
+                    self.wfile.write(CONTENT[i:i + 1])
+                    self.wfile.flush()
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slow_server():
+    """The base URL of a local HTTP server that trickles (``/``) or stalls (``/stall/``)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    _Trickle.stop.clear()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    _Trickle.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_trickling_mirror_is_given_up_at_the_time_limit_for_the_next(
+        slow_server, mirror, tmp_path):
+    cache = tmp_path / "cache"
+    start = time.monotonic()
+    paths = fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [slow_server, _url(mirror)],
+                      download=True, timeout=0.5)
+    elapsed = time.monotonic() - start
+    assert paths["a.gz"].read_bytes() == CONTENT
+    # At 100 bytes a second the 15,000 bytes would take 150 s.
+    assert 0.5 <= elapsed < 5
+    assert [p.name for p in cache.iterdir()] == ["a.gz"]
+
+
+def test_a_mirror_past_the_time_limit_counts_as_failed(slow_server, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(download, "TIMEOUT", 0.3)  # the default, read at each call
+    with pytest.raises(MissingDataError, match=r"the download failed \(http://127\.0\.0\.1:\d+/"
+                                               r"a\.gz took longer than 0\.3 s.*timeout="):
+        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [slow_server], download=True)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_stalled_mirror_fails_after_the_read_timeout(slow_server, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(download, "READ_TIMEOUT", 0.3)
+    start = time.monotonic()
+    with pytest.raises(MissingDataError, match=r"the download failed \(.*timed out"):
+        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [slow_server + "stall/"], download=True)
+    assert time.monotonic() - start < 5
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan")])
+def test_the_time_limit_must_be_positive(tmp_path, timeout):
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0"):
+        fetch_all(tmp_path, {"a.gz": _sha256(CONTENT)}, ["file:///"], download=True,
+                  timeout=timeout)
+
+
+def test_an_interrupted_download_leaves_no_temporary_file(mirror, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+
+    def interrupted(url, out, algorithm, timeout):
+        out.write(CONTENT[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download, "_copy_hashing", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert list(cache.iterdir()) == []
+
+
+def test_stale_temporary_files_of_a_killed_download_are_removed(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale, live = cache / ".a.gz.k1ll3d.part", cache / ".a.gz.l1v3.part"
+    other = cache / ".b.gz.k1ll3d.part"  # another file's: not this load's to judge
+    for path in (stale, live, other):
+        path.write_bytes(CONTENT[:50])
+    old = time.time() - download.STALE_AFTER - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
     fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
-    assert (cache / "a.gz").read_bytes() == CONTENT
+    assert sorted(p.name for p in cache.iterdir()) == sorted([".a.gz.l1v3.part", other.name,
+                                                               "a.gz"])
+
+
+def test_a_read_only_cache_is_a_missing_data_error_naming_the_folder(mirror, tmp_path):
+    root = tmp_path / "cache"
+    folder = re.escape(str(root / "set"))
+    with read_only(root):
+        with pytest.raises(MissingDataError, match=rf"cannot download a\.gz: the cache folder "
+                                                   rf"{folder} is read-only \(not "
+                                                   rf"writable.*data_dir=.*JAXNET_DATA"):
+            fetch_all(root / "set", {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert list(root.iterdir()) == []
+
+
+def test_a_read_only_cache_with_verified_files_loads(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    with read_only(cache):
+        paths = fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert paths["a.gz"].read_bytes() == CONTENT
+
+
+def test_a_bad_file_in_a_read_only_cache_is_a_checksum_error(mirror, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "a.gz").write_bytes(b"not it")
+    folder = re.escape(str(cache))
+    with read_only(cache):
+        with pytest.raises(ChecksumError, match=rf"a\.gz failed verification: expected sha256 "
+                                                rf"[0-9a-f]{{64}}, got [0-9a-f]{{64}}\. It could "
+                                                rf"not be moved aside or replaced because the "
+                                                rf"cache folder {folder} is read-only"):
+            fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
+    assert [p.name for p in cache.iterdir()] == ["a.gz"]

@@ -8,7 +8,7 @@ import gzip
 
 import numpy as np
 import pytest
-from files import idx_bytes, sha256
+from files import idx_bytes, read_only, sha256
 
 import jaxnet as jn
 from jaxnet.data import mnist
@@ -127,3 +127,31 @@ def test_image_and_label_counts_must_agree(served, monkeypatch):
     monkeypatch.setattr(mnist, "MNIST_CHECKSUMS", checksums)
     with pytest.raises(ValueError, match=f"holds {N_TRAIN} images but .* holds {N_TRAIN - 1}"):
         jn.data.load("mnist", data_dir=cache)
+
+
+def test_a_damaged_cached_file_is_replaced_in_the_same_load(served):
+    _, cache, arrays = served
+    jn.data.load("mnist", data_dir=cache)
+    path = cache / "mnist" / mnist.TRAIN_LABELS
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.warns(UserWarning, match=r"train-labels-idx1-ubyte\.gz failed verification.*"
+                                         r"downloading a fresh copy"):
+        ds = jn.data.load("mnist", data_dir=cache)
+    np.testing.assert_array_equal(ds.y_train, arrays[mnist.TRAIN_LABELS])
+    assert (cache / "mnist" / (mnist.TRAIN_LABELS + ".corrupt")).exists()
+
+
+def test_a_read_only_cache_says_which_folder_and_how_to_choose_another(served):
+    _, cache, _ = served
+    with read_only(cache):
+        with pytest.raises(MissingDataError, match=r"cache folder .*mnist is read-only \(not "
+                                                   r"writable.*pass data_dir="):
+            jn.data.load("mnist", data_dir=cache)
+
+
+def test_the_time_limit_reaches_the_download(served):
+    _, cache, _ = served
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0, got 0"):
+        jn.data.load("mnist", data_dir=cache, timeout=0)
+    ds = jn.data.load("fashion_mnist", data_dir=cache, timeout=30.0)
+    assert ds.x_train.shape == (N_TRAIN, 28, 28, 1)

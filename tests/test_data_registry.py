@@ -15,3 +15,14 @@ def test_unknown_name_lists_the_known_data_sets():
 def test_options_a_set_does_not_take_are_an_error():
     with pytest.raises(TypeError, match="size"):
         jn.data.load("digits", size=3)
+
+
+def test_a_misspelt_name_suggests_the_close_one():
+    with pytest.raises(ValueError, match=r"unknown data set 'MNIST' \(did you mean 'mnist'\?\)"):
+        jn.data.load("MNIST")
+    with pytest.raises(ValueError, match=r"unknown data set 3; known data sets"):
+        jn.data.load(3)
+
+
+def test_the_time_limit_is_ignored_by_sets_that_download_nothing():
+    assert jn.data.load("moons", n_samples=20, timeout=1.0).x_train.shape == (16, 2)

@@ -56,7 +56,11 @@ def load_pickle(data: bytes):
 
 
 def load_cifar10(
-    *, data_dir: str | os.PathLike | None = None, download: bool = True, raw: bool = False
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
 ) -> Dataset:
     """CIFAR-10: 50,000 training and 10,000 test images, class names from ``batches.meta``.
 
@@ -64,11 +68,15 @@ def load_cifar10(
         data_dir: the cache root; the archive lives in its ``cifar10/`` subfolder.
         download: whether a missing archive may be downloaded.
         raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+        timeout: seconds the archive's download from one mirror may take (default
+            ``jaxnet.data.download.TIMEOUT``, 300; the archive is 170 MB, so a connection
+            slower than about 570 KB/s needs more).
 
     Returns:
         A :class:`Dataset` of images ``(N, 32, 32, 3)`` (channels R, G, B) and int32 labels.
     """
-    paths = fetch_all(cache_dir(data_dir) / "cifar10", CHECKSUMS, MIRRORS, download=download)
+    paths = fetch_all(cache_dir(data_dir) / "cifar10", CHECKSUMS, MIRRORS, download=download,
+                      timeout=timeout)
     members = _read_members(paths[ARCHIVE], (*TRAIN_BATCHES, TEST_BATCH, META))
     meta = load_pickle(members[META])
     class_names = tuple(name.decode() for name in meta[b"label_names"])

@@ -46,7 +46,11 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 
 def load_mnist(
-    *, data_dir: str | os.PathLike | None = None, download: bool = True, raw: bool = False
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
 ) -> Dataset:
     """MNIST handwritten digits: 60,000 training and 10,000 test images, classes "0".."9".
 
@@ -54,16 +58,23 @@ def load_mnist(
         data_dir: the cache root; the files live in its ``mnist/`` subfolder.
         download: whether missing files may be downloaded.
         raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+        timeout: seconds one file's download from one mirror may take before the next mirror
+            is tried (default ``jaxnet.data.download.TIMEOUT``, 300).
 
     Returns:
         A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
     """
     names = tuple(str(i) for i in range(10))
-    return _load("mnist", MNIST_CHECKSUMS, MNIST_MIRRORS, names, data_dir, download, raw)
+    return _load("mnist", MNIST_CHECKSUMS, MNIST_MIRRORS, names, data_dir, download, raw,
+                 timeout)
 
 
 def load_fashion_mnist(
-    *, data_dir: str | os.PathLike | None = None, download: bool = True, raw: bool = False
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
 ) -> Dataset:
     """Fashion-MNIST: Zalando's clothing images in MNIST's format and sizes, ten classes.
 
@@ -71,16 +82,19 @@ def load_fashion_mnist(
         data_dir: the cache root; the files live in its ``fashion_mnist/`` subfolder.
         download: whether missing files may be downloaded.
         raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+        timeout: seconds one file's download from one mirror may take before the next mirror
+            is tried (default ``jaxnet.data.download.TIMEOUT``, 300).
 
     Returns:
         A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
     """
     return _load("fashion_mnist", FASHION_CHECKSUMS, FASHION_MIRRORS, FASHION_CLASSES,
-                 data_dir, download, raw)
+                 data_dir, download, raw, timeout)
 
 
-def _load(name, checksums, mirrors, class_names, data_dir, download, raw) -> Dataset:
-    paths = fetch_all(cache_dir(data_dir) / name, checksums, mirrors, download=download)
+def _load(name, checksums, mirrors, class_names, data_dir, download, raw, timeout) -> Dataset:
+    paths = fetch_all(cache_dir(data_dir) / name, checksums, mirrors, download=download,
+                      timeout=timeout)
     x_train, y_train = _pair(paths[TRAIN_IMAGES], paths[TRAIN_LABELS], len(class_names))
     x_test, y_test = _pair(paths[TEST_IMAGES], paths[TEST_LABELS], len(class_names))
     if not raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 from collections.abc import Callable
@@ -27,7 +28,12 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 
 
 def load(
-    name: str, data_dir: str | os.PathLike | None = None, download: bool = True, **options
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    timeout: float | None = None,
+    **options,
 ) -> Dataset:
     """Loads a data set by name, with its fixed train / test split.
 
@@ -38,6 +44,9 @@ def load(
         data_dir: the cache folder for sets kept in files; default ``$JAXNET_DATA``, else
             ``$XDG_CACHE_HOME/jaxnet`` (``~/.cache/jaxnet``). Ignored by sets built in memory.
         download: whether missing files may be downloaded; ignored by sets that need none.
+        timeout: seconds one file's download from one mirror may take before the next mirror
+            is tried; default ``jaxnet.data.download.TIMEOUT`` (300). Ignored by sets that
+            download nothing.
         **options: the set's own options, e.g. ``raw=True`` for uint8 images, or ``n_samples``,
             ``noise`` and ``seed`` for the 2-D toy sets.
 
@@ -46,6 +55,9 @@ def load(
 
     Raises:
         ValueError: for an unknown name (the message lists the known ones).
+        MissingDataError: files are missing and cannot be downloaded, or the cache folder is
+            read-only.
+        ChecksumError: a file fails verification and no good copy can be downloaded.
 
     Example:
         >>> import jaxnet as jn
@@ -53,9 +65,11 @@ def load(
         >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
         ((1437, 8, 8, 1), (360, 8, 8, 1), 10)
     """
-    if name not in LOADERS:
-        raise ValueError(f"unknown data set {name!r}; known data sets: {sorted(LOADERS)}")
+    if not isinstance(name, str) or name not in LOADERS:
+        close = difflib.get_close_matches(str(name).lower(), LOADERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown data set {name!r}{hint}; known data sets: {sorted(LOADERS)}")
     loader = LOADERS[name]
     accepted = inspect.signature(loader).parameters
-    common = {"data_dir": data_dir, "download": download}
+    common = {"data_dir": data_dir, "download": download, "timeout": timeout}
     return loader(**{k: v for k, v in common.items() if k in accepted}, **options)
