@@ -37,3 +37,13 @@ def test_mismatched_example_and_label_counts_are_rejected():
 def test_repr_shows_shapes_not_values():
     assert repr(_tiny()) == ("Dataset(name='tiny', train=(4, 3, 3, 1) float32, "
                              "test=(2, 3, 3, 1) float32, classes=3)")
+
+
+def test_nan_or_infinite_values_are_refused_and_counted():
+    x = np.zeros((4, 3, 3, 1), np.float32)
+    x[1, 0, 0, 0], x[2, 1, 1, 0] = np.nan, -np.inf
+    with pytest.raises(ValueError, match=r"tiny: x_train holds 2 NaN or infinite values \(of 36\)"
+                                         r"; .* the file it was read from is corrupt"):
+        _tiny(x_train=x)
+    with pytest.raises(ValueError, match=r"tiny: y_test holds 1 NaN"):
+        _tiny(y_test=np.array([1.0, np.nan]))

@@ -68,10 +68,22 @@ def test_split_partitions_the_examples_reproducibly():
     assert not np.array_equal(y_a, y_a3)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 0.01, 1.0])
-def test_split_rejects_an_empty_part(fraction):
-    with pytest.raises(ValueError, match="both must be non-empty"):
+def test_split_rejects_an_empty_part():
+    with pytest.raises(ValueError, match=r"fraction=0.01 of 10 examples gives parts of 10 and 0; "
+                                         r"both must be non-empty"):
+        jn.data.split(np.zeros((10, 1)), np.zeros(10), 0.01)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.2, float("nan"), True, "0.2", None])
+def test_split_rejects_a_fraction_outside_zero_to_one(fraction):
+    with pytest.raises(ValueError, match=r"fraction must be a number strictly between 0 and 1 "
+                                         r"\(the share of examples in the second part\), got"):
         jn.data.split(np.zeros((10, 1)), np.zeros(10), fraction)
+
+
+def test_split_accepts_numpy_numbers():
+    (_, y_a), (_, y_b) = jn.data.split(np.zeros((10, 1)), np.arange(10), np.float32(0.3))
+    assert len(y_a) == 7 and len(y_b) == 3
 
 
 def test_split_rejects_mismatched_lengths():
@@ -106,9 +118,43 @@ def test_batches_drop_or_keep_the_last_incomplete_batch():
 
 
 def test_batches_validate_arguments_when_called():
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 0"):
         jn.data.batches(np.zeros((4, 1)), np.zeros(4), 0)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got -2"):
+        jn.data.batches(np.zeros((4, 1)), np.zeros(4), -2)
+    with pytest.raises(TypeError, match=r"batch_size must be an integer, got 2.0 \(float\)"):
+        jn.data.batches(np.zeros((4, 1)), np.zeros(4), 2.0)
     with pytest.raises(ValueError, match="would give no batch"):
         jn.data.batches(np.zeros((4, 1)), np.zeros(4), 5)
     with pytest.raises(ValueError, match="x holds 4 examples but y holds 3"):
         jn.data.batches(np.zeros((4, 1)), np.zeros(3), 2)
+
+
+def test_batches_accept_a_numpy_integer_batch_size():
+    x, y = np.zeros((10, 1)), np.arange(10)
+    sizes = [len(yb) for _, yb in jn.data.batches(x, y, np.int64(4), drop_last=False)]
+    assert sizes == [4, 4, 2]
+
+
+def test_one_hot_checks_the_class_count():
+    with pytest.raises(ValueError, match=r"num_classes must be an integer >= 1, got 0"):
+        jn.data.one_hot(np.array([0]), 0)
+    with pytest.raises(TypeError, match=r"num_classes must be an integer, got 3.0"):
+        jn.data.one_hot(np.array([0]), 3.0)
+    np.testing.assert_array_equal(jn.data.one_hot(np.array([1]), np.int64(2)), [[0.0, 1.0]])
+
+
+def test_standardize_refuses_nan_or_infinite_values_naming_the_array():
+    train, bad = np.ones((4, 2)), np.ones((4, 2))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"standardize: train holds 1 NaN or infinite values "
+                                         r"\(of 8\)"):
+        jn.data.standardize(bad)
+    with pytest.raises(ValueError, match=r"standardize: array 2 holds 2 NaN or infinite"):
+        jn.data.standardize(train, train, np.full((1, 2), np.inf))
+
+
+def test_standardize_needs_training_examples():
+    with pytest.raises(ValueError, match=r"standardize needs training examples \(N, \.\.\.\) "
+                                         r"with N >= 1, got shape \(0, 3\)"):
+        jn.data.standardize(np.zeros((0, 3)))

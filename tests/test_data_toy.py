@@ -68,3 +68,13 @@ def test_noise_moves_points_off_the_clean_shape():
 def test_too_few_samples_is_an_error():
     with pytest.raises(ValueError, match="n_samples must be at least 6 for 3 classes"):
         jn.data.load("spirals", n_samples=5)
+
+
+def test_sizes_and_noise_are_checked():
+    assert jn.data.load("xor", n_samples=np.int64(10)).x_train.shape == (8, 2)
+    with pytest.raises(TypeError, match=r"n_samples must be an integer, got 100.0 \(float\)"):
+        jn.data.load("moons", n_samples=100.0)
+    with pytest.raises(ValueError, match=r"noise must be a finite number >= 0, got -0.1"):
+        jn.data.load("circles", noise=-0.1)
+    with pytest.raises(ValueError, match=r"n_samples must be at least 6 for 3 classes, got 5"):
+        jn.data.load("spirals", n_samples=5)

@@ -6,13 +6,16 @@ import dataclasses
 
 import numpy as np
 
+from jaxnet.validation import count_nonfinite
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """A labelled data set with a fixed train / test split, held as NumPy arrays on the host.
 
     Images are float32 in ``[0, 1]`` in NHWC layout (``raw=True`` loaders give uint8); labels are
-    int32 class indices of shape ``(N,)``.
+    int32 class indices of shape ``(N,)``. Every value is finite: a NaN or infinity in the arrays
+    is refused with a ValueError (from a loader, it would mean a corrupt file).
 
     Attributes:
         name: the name :func:`jaxnet.data.load` knows the set by, e.g. ``"digits"``.
@@ -45,6 +48,13 @@ class Dataset:
             if len(x) != len(y):
                 raise ValueError(f"{self.name}: {split} inputs hold {len(x)} examples but "
                                  f"{split} labels hold {len(y)}")
+        for field in ("x_train", "y_train", "x_test", "y_test"):
+            bad = count_nonfinite(getattr(self, field))
+            if bad:
+                raise ValueError(
+                    f"{self.name}: {field} holds {bad} NaN or infinite values (of "
+                    f"{np.size(getattr(self, field))}); a data set holds finite values only, so "
+                    f"the file it was read from is corrupt (or the arrays given are)")
         object.__setattr__(self, "class_names", tuple(self.class_names))
 
     @property

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnet.validation import finite_data, positive_int
 
 
 def one_hot(labels, num_classes: int, dtype=jnp.float32) -> jax.Array:
@@ -30,6 +33,7 @@ def one_hot(labels, num_classes: int, dtype=jnp.float32) -> jax.Array:
         Array([[1., 0., 0.],
                [0., 0., 1.]], dtype=float32)
     """
+    num_classes = positive_int(num_classes, "num_classes")
     try:
         values = np.asarray(labels)
     except jax.errors.TracerArrayConversionError:
@@ -68,6 +72,9 @@ def standardize(train, *others) -> tuple[np.ndarray, ...]:
         ([[-1.0, 0.0], [1.0, 0.0]], [[3.0, 1.0]])
     """
     train = np.asarray(train)
+    if train.ndim < 1 or len(train) == 0:
+        raise ValueError(f"standardize needs training examples (N, ...) with N >= 1, got shape "
+                         f"{train.shape}")
     dtype = train.dtype if np.issubdtype(train.dtype, np.floating) else np.dtype(np.float32)
     mean = train.mean(axis=0, dtype=np.float64)
     std = train.std(axis=0, dtype=np.float64)
@@ -77,6 +84,8 @@ def standardize(train, *others) -> tuple[np.ndarray, ...]:
         if array.shape[1:] != train.shape[1:]:
             raise ValueError(f"array {index} has examples of shape {array.shape[1:]} but the "
                              f"training examples have shape {train.shape[1:]}")
+    for index, array in enumerate(arrays):
+        finite_data(array, "standardize: train" if index == 0 else f"standardize: array {index}")
     return tuple(((a - mean) / std).astype(dtype) for a in arrays)
 
 
@@ -86,7 +95,8 @@ def split(x, y, fraction: float, *, seed: int = 0) -> tuple[tuple, tuple]:
     Args:
         x: inputs ``(N, ...)``.
         y: labels or targets ``(N, ...)``.
-        fraction: the share of examples in the second part; it holds ``round(fraction * N)``.
+        fraction: the share of examples in the second part, strictly between 0 and 1; it
+            holds ``round(fraction * N)``, which must leave both parts non-empty.
         seed: seeds the shuffle, so a seed always gives the same split.
 
     Returns:
@@ -99,6 +109,10 @@ def split(x, y, fraction: float, *, seed: int = 0) -> tuple[tuple, tuple]:
         ((8, 3), (2, 3))
     """
     n = _paired_length(x, y)
+    real = isinstance(fraction, (numbers.Real, np.floating, np.integer))
+    if isinstance(fraction, bool) or not real or not 0 < fraction < 1:
+        raise ValueError(f"fraction must be a number strictly between 0 and 1 (the share of "
+                         f"examples in the second part), got {fraction!r}")
     count = round(fraction * n)
     if not 0 < count < n:
         raise ValueError(f"fraction={fraction} of {n} examples gives parts of {n - count} and "
@@ -116,7 +130,7 @@ def batches(
     Args:
         x: inputs ``(N, ...)``, NumPy or JAX.
         y: labels or targets ``(N, ...)``.
-        batch_size: examples per batch.
+        batch_size: examples per batch, an integer >= 1.
         key: a JAX key that shuffles the order (one permutation per call); ``None`` keeps it.
         drop_last: skip the final incomplete batch, so every batch has the same shape (one
             compilation of a jitted step). With ``False`` the last batch is smaller; nothing is
@@ -134,8 +148,7 @@ def batches(
         [4, 4, 2]
     """
     n = _paired_length(x, y)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batch_size = positive_int(batch_size, "batch_size")
     if drop_last and batch_size > n:
         raise ValueError(f"batch_size={batch_size} exceeds the {n} examples, so drop_last=True "
                          f"would give no batch")

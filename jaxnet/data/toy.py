@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxnet.data.dataset import Dataset
 from jaxnet.data.pipeline import split
+from jaxnet.validation import nonnegative_number, positive_int
 
 TEST_FRACTION = 0.2
 
@@ -29,7 +30,7 @@ def load_moons(*, n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> D
         ((80, 2), (20, 2), ('0', '1'))
     """
     rng = np.random.default_rng(seed)
-    counts = _class_counts(n_samples, 2)
+    counts = _class_counts(n_samples, noise, 2)
     upper = np.pi * rng.random(counts[0])
     lower = np.pi * rng.random(counts[1])
     x = np.concatenate([np.stack([np.cos(upper), np.sin(upper)], axis=1),
@@ -46,7 +47,7 @@ def load_circles(*, n_samples: int = 1000, noise: float = 0.05, seed: int = 0) -
         seed: seeds the points, the noise and the split.
     """
     rng = np.random.default_rng(seed)
-    counts = _class_counts(n_samples, 2)
+    counts = _class_counts(n_samples, noise, 2)
     angles = [2 * np.pi * rng.random(n) for n in counts]
     x = np.concatenate([radius * np.stack([np.cos(a), np.sin(a)], axis=1)
                         for radius, a in zip((1.0, 0.5), angles, strict=True)])
@@ -64,7 +65,7 @@ def load_spirals(*, n_samples: int = 900, noise: float = 0.2, seed: int = 0) -> 
         seed: seeds the noise and the split.
     """
     rng = np.random.default_rng(seed)
-    counts = _class_counts(n_samples, 3)
+    counts = _class_counts(n_samples, noise, 3)
     arms = []
     for k, n in enumerate(counts):
         radius = np.linspace(0.0, 1.0, n)
@@ -85,14 +86,17 @@ def load_xor(*, n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> Dat
         seed: seeds the points, the noise and the split.
     """
     rng = np.random.default_rng(seed)
-    counts = _class_counts(n_samples, 2)
+    counts = _class_counts(n_samples, noise, 2)
     same = rng.uniform(0.0, 1.0, (counts[0], 2)) * rng.choice([-1.0, 1.0], (counts[0], 1))
     differ = rng.uniform(0.0, 1.0, (counts[1], 2)) * rng.choice([-1.0, 1.0], (counts[1], 1))
     x = np.concatenate([same, differ * np.array([1.0, -1.0])])
     return _finish("xor", x + noise * rng.standard_normal(x.shape), counts, seed)
 
 
-def _class_counts(n_samples: int, num_classes: int) -> list[int]:
+def _class_counts(n_samples: int, noise: float, num_classes: int) -> list[int]:
+    """Examples per class, balanced; checks the options every set shares."""
+    nonnegative_number(noise, "noise")
+    n_samples = positive_int(n_samples, "n_samples")
     if n_samples < 2 * num_classes:
         raise ValueError(f"n_samples must be at least {2 * num_classes} for {num_classes} "
                          f"classes, got {n_samples}")
