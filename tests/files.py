@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import http.server
 import importlib.util
 import io
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,43 @@ def _writable(folder: Path) -> bool:
     os.close(handle)
     os.remove(name)
     return True
+
+
+@contextlib.contextmanager
+def trickling_server(content: bytes, delay: float = 0.01):
+    """A local HTTP server on 127.0.0.1, its base URL given to the block, that announces
+    ``content`` and sends it one byte every ``delay`` seconds (so 100 bytes a second by
+    default); under ``/stall/`` it sends nothing after the headers."""
+    stop = threading.Event()
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            try:
+                for i in range(len(content)):
+                    if stop.wait(delay):
+                        return
+                    if not self.path.startswith("/stall/"):
+                        self.wfile.write(content[i:i + 1])
+                        self.wfile.flush()
+            except OSError:  # the client gave up
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
 
 
 def load_script(path: Path, monkeypatch):

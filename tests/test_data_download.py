@@ -2,15 +2,13 @@
 and over a local HTTP server for the time limits."""
 
 import hashlib
-import http.server
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from files import read_only
+from files import read_only, trickling_server
 
 from jaxnet.data import download
 from jaxnet.data.download import (
@@ -164,42 +162,12 @@ def test_a_bad_file_whose_fresh_download_fails_is_an_error_that_says_both(tmp_pa
     assert [p.name for p in cache.iterdir()] == ["a.gz.corrupt"]
 
 
-class _Trickle(http.server.BaseHTTPRequestHandler):
-    """Announces CONTENT, then sends it one byte every 10 ms (about 100 bytes a second), or
-    nothing at all after the headers when the path starts with /stall."""
-
-    stop = threading.Event()
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(CONTENT)))
-        self.end_headers()
-        try:
-            for i in range(len(CONTENT)):
-                if self.stop.wait(0.01):
-                    return
-                if not self.path.startswith("/stall"):
-                    self.wfile.write(CONTENT[i:i + 1])
-                    self.wfile.flush()
-        except OSError:  # the client gave up
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def slow_server():
-    """The base URL of a local HTTP server that trickles (``/``) or stalls (``/stall/``)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
-    _Trickle.stop.clear()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    _Trickle.stop.set()
-    server.shutdown()
-    server.server_close()
+    """The base URL of a local HTTP server that trickles CONTENT (``/``) or stalls
+    (``/stall/``)."""
+    with trickling_server(CONTENT) as url:
+        yield url
 
 
 def test_a_trickling_mirror_is_given_up_at_the_time_limit_for_the_next(
