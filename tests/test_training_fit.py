@@ -245,10 +245,11 @@ def test_labels_out_of_range_are_rejected_before_compiling():
     objective, params, state = setup()
     x, y = blobs(32)
     y[3] = 7
-    with pytest.raises(ValueError, match=r"train_data: labels must lie in \[0, 2\).*found label 7"):
+    message = r"train_data: .*labels must be integers in \[0, 2\).*found 7"
+    with pytest.raises(ValueError, match=message):
         jn.fit(objective, params, state, optax.sgd(0.1), (x, y), epochs=1, batch_size=8,
                key=jax.random.key(0))
-    with pytest.raises(ValueError, match="validation_data: labels"):
+    with pytest.raises(ValueError, match="validation_data: .*labels"):
         jn.fit(objective, params, state, optax.sgd(0.1), blobs(32), epochs=1, batch_size=8,
                key=jax.random.key(0), validation_data=(x, y))
 

@@ -92,7 +92,7 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     out = jax.eval_shape(
         lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, shape_of(x[:1])
     )
-    _check_targets(objective, out.shape, y, what)
+    _check_targets(objective, (x.shape[0], *out.shape[1:]), y, what)
     if key is not None:
         _CHECKED[key] = (weakref.ref(data[0]), weakref.ref(data[1]))
         while len(_CHECKED) > _REMEMBER:
