@@ -68,7 +68,8 @@ def labels_for(x: jax.Array, y) -> tuple[jax.Array, int]:
         )
     if y.min() < 0:
         raise ValueError(f"labels must be class indices 0, 1, ..., got label {y.min()}")
-    return jnp.asarray(y, jnp.int32), int(y.max()) + 1
+    # device_put, unlike jnp.asarray, compiles nothing for a new shape.
+    return jax.device_put(y.astype(np.int32)), int(y.max()) + 1
 
 
 def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:

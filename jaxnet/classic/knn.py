@@ -16,7 +16,7 @@ compiled on the default device in blocks, so that its memory stays bounded whate
 
 The queries are searched ``query_block`` at a time, and a last, smaller block is padded to the
 next power of two, so that a new number of queries reuses a search compiled before: a fitted
-KNN compiles at most ``log2(query_block) + 1`` searches, however many sizes it is asked about.
+KNN compiles at most ``ceil(log2(query_block)) + 1`` searches, whatever sizes it is asked about.
 Training and query values must be finite (a NaN training example would be every query's nearest).
 
 Ties follow scikit-learn's brute-force search: among equal distances the lower training index
@@ -130,7 +130,7 @@ class KNN:
                 f"k={self.k} exceeds the {n} training examples; k must lie in [1, {n}]"
             )
         block = _block_size(n, self.train_block)
-        flat = jnp.asarray(x.reshape(n, -1))
+        flat = jax.device_put(x.reshape(n, -1))
         if self.distance == "l2":
             # Each example carries its squared norm as one more feature; see `nearest`.
             flat = jnp.concatenate([flat, jnp.sum(flat * flat, axis=1, keepdims=True)], axis=1)
@@ -150,17 +150,17 @@ class KNN:
             indices into the training set.
         """
         distances, indices = self._search(x, "KNN.kneighbors x", lambda found: found)
-        return jnp.asarray(distances), jnp.asarray(indices)
+        return jax.device_put(distances), jax.device_put(indices)
 
     def predict_proba(self, x) -> jax.Array:
         """Each class's share of the ``k`` votes, float32 ``(Q, num_classes)``."""
         (votes,) = self._search(x, "KNN.predict_proba x", self._votes)
-        return jnp.asarray(votes.astype(np.float32) / np.float32(self.k))
+        return jax.device_put(votes.astype(np.float32) / np.float32(self.k))
 
     def predict(self, x) -> jax.Array:
         """The majority label of each query's ``k`` nearest neighbours, int32 ``(Q,)``."""
         (votes,) = self._search(x, "KNN.predict x", self._votes)
-        return jnp.asarray(np.argmax(votes, axis=-1).astype(np.int32))
+        return jax.device_put(np.argmax(votes, axis=-1).astype(np.int32))
 
     def _votes(self, found) -> tuple[jax.Array]:
         _, indices = found
@@ -171,7 +171,7 @@ class KNN:
         """Searches the neighbours of the queries ``x`` block by block, applies ``finish`` to
         each block's padded ``(distances, indices)`` on the device, and returns its outputs for
         the real queries, joined on the host (slicing on the device would compile anew for
-        every number of queries)."""
+        every number of queries, as would ``jnp.asarray``; ``jax.device_put`` does not)."""
         check_fitted(self, self.memory is not None)
         queries = host_examples(x, what)
         check_example_shape(queries, self.memory.example_shape, what)
@@ -180,7 +180,7 @@ class KNN:
         for start in range(0, len(flat), self.query_block):
             rows = flat[start:start + self.query_block]
             size = _bucket(len(rows), self.query_block)
-            padded = jnp.asarray(np.pad(rows, ((0, size - len(rows)), (0, 0))))
+            padded = jax.device_put(np.pad(rows, ((0, size - len(rows)), (0, 0))))
             found = nearest(padded, self.memory.blocks, k=self.k, distance=self.distance,
                             query_block=size, n_train=self.memory.labels.shape[0])
             pending.append((finish(found), len(rows)))
@@ -197,7 +197,7 @@ def _block_size(n: int, limit: int) -> int:
 
 def _bucket(n: int, limit: int) -> int:
     """The number of rows a block of ``n`` queries is padded to: the next power of two, at most
-    ``limit``, so that the search compiles for at most ``log2(limit) + 1`` sizes."""
+    ``limit``, so that the search compiles for at most ``ceil(log2(limit)) + 1`` sizes."""
     return min(1 << (n - 1).bit_length(), limit)
 
 
@@ -370,7 +370,7 @@ def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
             raise ValueError(f"ks: the largest k={ks[-1]} does not fit a fold: {error}") from None
         _, indices = knn.kneighbors(x[held])
         counts = vote_counts(knn.memory.labels[indices], num_classes, ks)
-        hits = jnp.argmax(counts, axis=-1) == jnp.asarray(labels[held])[:, None]
+        hits = jnp.argmax(counts, axis=-1) == jax.device_put(labels[held])[:, None]
         accuracy[:, fold] = np.asarray(jnp.mean(hits.astype(jnp.float32), axis=0))
     best = int(np.argmax(accuracy.mean(axis=1)))
     return KChoice(ks[best], ks, accuracy)
