@@ -15,7 +15,8 @@ Any plain function ``x -> y`` (``jax.nn.relu``, a lambda) is a valid layer insid
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -40,7 +41,24 @@ class Layer:
 
     Subclasses override :meth:`init` (when they hold parameters or state) and :meth:`apply`.
     ``name`` overrides the automatic name (``dense_0``, ``batchnorm_1``...) inside a Sequential.
+
+    Every subclass must itself be a frozen dataclass (``@dataclasses.dataclass(frozen=True)``):
+    a model is a static argument of ``jax.jit`` and the key of compile caches, so two layers
+    must compare equal only when their hyperparameters are equal. An undecorated subclass would
+    inherit the base's empty field list and every instance would equal every other, so it is a
+    TypeError at instantiation.
     """
+
+    def __new__(cls, *args, **kwargs):
+        del args, kwargs
+        own = vars(cls)
+        if "__dataclass_fields__" not in own or "__eq__" not in own:
+            raise TypeError(
+                f"{cls.__name__} must be decorated with @dataclasses.dataclass(frozen=True) (with "
+                "eq left on): layers compare and hash by their fields, and without the decorator "
+                f"every {cls.__name__} would equal every other, whatever its hyperparameters"
+            )
+        return super().__new__(cls)
 
     @property
     def kind(self) -> str:
@@ -67,6 +85,11 @@ def as_layer(layer: Layer | Callable[[jax.Array], jax.Array]) -> Layer:
     """Returns ``layer`` itself, or a plain function wrapped as an activation layer."""
     if isinstance(layer, Layer):
         return layer
+    if isinstance(layer, type):
+        raise TypeError(
+            f"a layer must be a jaxnet Layer or a function x -> y, got the class "
+            f"{layer.__name__} itself; create an instance, e.g. {layer.__name__}(...)"
+        )
     if callable(layer):
         from jaxnet.layers.activation import Activation
 
@@ -98,8 +121,62 @@ def along_last_axis(v: jax.Array, ndim: int) -> jax.Array:
     return jax.numpy.reshape(v, (1,) * (ndim - 1) + v.shape)
 
 
+def check_entries(
+    tree: Mapping[str, Any],
+    expected: Mapping[str, tuple[int | str, ...] | None],
+    what: str = "params",
+) -> dict[str, int]:
+    """Checks that a layer's ``params`` (or ``state``) hold the entries it reads, of their shapes.
+
+    Run inside ``apply`` on shapes only, so it costs nothing at run time under ``jax.jit``.
+
+    Args:
+        tree: the layer's own entries, e.g. ``{"w": ..., "b": ...}``.
+        expected: each entry's shape: ints are fixed by the layer's hyperparameters, strings
+            name a size that is free but must agree wherever the same name occurs (e.g.
+            ``("in_features", 8)``); ``None`` checks only that the entry exists.
+        what: ``"params"`` or ``"state"``, for the messages.
+
+    Returns:
+        The size each string stands for, e.g. ``{"in_features": 4}``.
+
+    Raises:
+        LayerError: an entry is missing (the tree was built by another model, or not at all).
+        ShapeError: an entry's shape differs, naming both shapes.
+    """
+    missing = [key for key in expected if key not in tree]
+    if missing:
+        raise LayerError(
+            f"{what} have no entry {missing[0]!r} (entries: {sorted(tree)}, expected: "
+            f"{list(expected)}); were the {what} built by another model?"
+        )
+    sizes: dict[str, int] = {}
+    for key, shape in expected.items():
+        if shape is None:
+            continue
+        given = tuple(np.shape(tree[key]))
+        known = dict(sizes)  # the sizes fixed by earlier entries, shown as numbers
+        fits = len(given) == len(shape) and all(
+            size == want if isinstance(want, int) else sizes.setdefault(want, size) == size
+            for size, want in zip(given, shape, strict=True)
+        )
+        if not fits:
+            dims = [str(known.get(d, d)) if isinstance(d, str) else str(d) for d in shape]
+            wanted = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+            raise ShapeError(
+                f"{what}[{key!r}] has shape {given}, but this layer expects {wanted}; were the "
+                f"{what} built for a layer of other sizes?"
+            )
+    return sizes
+
+
 def _layer_label(name: str, layer: Layer) -> str:
     return f"{name} ({type(layer).__name__})"
+
+
+def _name_key(key: jax.Array, name: str) -> jax.Array:
+    """The key of the layer called ``name``: the parent's key folded with a hash of the name."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +185,13 @@ class Sequential(Layer):
 
     Parameters and state are dicts keyed by layer name. Names are counted per kind of layer
     (``dense_0``, ``dense_1``, ``batchnorm_0``...), so inserting an activation or a dropout renames
-    nothing; layers without parameters or state have no entry.
+    nothing; layers without parameters or state have no entry. Each layer's key, in ``init`` and
+    ``apply``, is the given key folded with a hash of its name, so inserting a layer changes no
+    other layer's initial parameters or dropout masks either.
+
+    Args:
+        layers: a list of layers (``jn.Layer`` instances or functions ``x -> y``).
+        name: overrides the automatic name inside an enclosing Sequential.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -125,12 +208,24 @@ class Sequential(Layer):
     name: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(as_layer(layer) for layer in self.layers))
+        layers = self.layers
+        if isinstance(layers, (Layer, str)) or callable(layers) or not isinstance(layers, Iterable):
+            raise TypeError(
+                f"Sequential takes a list of layers, got {layers!r}; write Sequential([layer]) for "
+                "a single layer"
+            )
+        object.__setattr__(self, "layers", tuple(as_layer(layer) for layer in layers))
         names = self.names
         if len(set(names)) != len(names):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(
                 f"layer names must be unique within a Sequential; repeated: {duplicates}"
+            )
+        hashes = [zlib.crc32(name.encode()) for name in names]
+        if len(set(hashes)) != len(hashes):
+            clash = [n for n, h in zip(names, hashes) if hashes.count(h) > 1]
+            raise ValueError(
+                f"layer names {clash} hash to the same random key; rename one of them"
             )
 
     @property
@@ -151,10 +246,9 @@ class Sequential(Layer):
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
         params, state = {}, {}
         spec = shape_of(x)
-        keys = jax.random.split(key, max(len(self.layers), 1))
-        for name, layer, layer_key in zip(self.names, self.layers, keys):
+        for name, layer in zip(self.names, self.layers):
             with _named(name, layer):
-                p, s = layer.init(layer_key, spec)
+                p, s = layer.init(_name_key(key, name), spec)
                 spec = output_shape(layer, p, s, spec)
             if p:
                 params[name] = p
@@ -166,9 +260,11 @@ class Sequential(Layer):
         _check_entries(self, params, "params")
         _check_entries(self, state, "state")
         new_state = {}
-        for index, (name, layer) in enumerate(zip(self.names, self.layers)):
-            layer_key = None if key is None else jax.random.fold_in(key, index)
+        for name, layer in zip(self.names, self.layers):
+            layer_key = None if key is None else _name_key(key, name)
             with _named(name, layer):
+                if name not in params and type(layer).init is not Layer.init:
+                    _check_has_no_params(layer, params, state, name, x)
                 x, s = layer.apply(
                     params.get(name, {}), state.get(name, {}), x, key=layer_key, train=train
                 )
@@ -194,6 +290,22 @@ def _check_entries(model: Sequential, tree: dict, what: str) -> None:
             f"{what} has entries {unknown} that name no layer of this Sequential "
             f"(its layers: {list(model.names)}); was it built by another model?"
         )
+
+
+def _check_has_no_params(layer: Layer, params: Params, state: State, name: str, x: Any) -> None:
+    """Raises a LayerError when ``params`` (or ``state``) lack the entry of a layer that has one.
+
+    Runs ``layer.init`` abstractly, and only for a layer with its own ``init`` that has no entry:
+    layers that hold no parameters (activations, dropout) never get here.
+    """
+    expected = jax.eval_shape(layer.init, jax.random.key(0), shape_of(x))
+    for what, tree, entry in (("params", params, expected[0]), ("state", state, expected[1])):
+        if entry and name not in tree:
+            shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), entry)
+            raise LayerError(
+                f"{what} have no entry {name!r} for this layer, which holds {shapes} "
+                f"(entries: {sorted(tree)}); were the {what} built by another model?"
+            )
 
 
 class _named:

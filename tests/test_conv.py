@@ -195,7 +195,7 @@ def test_channels_that_do_not_split_into_the_groups_are_a_shape_error():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"features": 0, "kernel_size": 3}, "features must be a positive integer"),
+        ({"features": 0, "kernel_size": 3}, "features must be an integer >= 1"),
         ({"features": 5, "kernel_size": 3, "feature_group_count": 2}, "positive divisor"),
         ({"features": 4, "kernel_size": (3, 3)}, "kernel_size takes an int or 1 ints"),
         ({"features": 4, "kernel_size": 0}, "kernel_size takes a positive int"),

@@ -59,7 +59,11 @@ def test_default_kernel_is_glorot_uniform():
     np.testing.assert_array_equal(params["b"], np.zeros(300))
 
 
-@pytest.mark.parametrize("features", [0, -3, 2.5])
-def test_dense_rejects_a_width_that_is_not_a_positive_integer(features):
-    with pytest.raises(ValueError, match="positive integer"):
+@pytest.mark.parametrize(
+    "features, error, message",
+    [(0, ValueError, "an integer >= 1, got 0"), (-3, ValueError, "an integer >= 1, got -3"),
+     (2.5, TypeError, "an integer, got 2.5"), ("8", TypeError, "an integer, got '8'")],
+)
+def test_dense_rejects_a_width_that_is_not_a_positive_integer(features, error, message):
+    with pytest.raises(error, match=f"Dense features must be {message}"):
         jn.Dense(features)

@@ -42,10 +42,22 @@ def test_the_same_key_gives_the_same_mask():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, float("nan"), float("inf")])
 def test_a_rate_outside_zero_one_is_rejected(rate):
-    with pytest.raises(ValueError, match=r"Dropout rate.*\[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Dropout rate.*\[0, 1\), got"):
         jn.Dropout(rate)
+
+
+@pytest.mark.parametrize("rate", ["0.5", None, [0.5]])
+def test_a_rate_that_is_not_a_number_is_a_type_error(rate):
+    with pytest.raises(TypeError, match="Dropout rate must be a real number"):
+        jn.Dropout(rate)
+
+
+def test_a_numpy_rate_is_a_rate():
+    x = jnp.ones(1000)
+    y, _ = jn.Dropout(np.float32(0.5)).apply({}, {}, x, key=jax.random.key(0), train=True)
+    assert 400 < int(jnp.sum(y == 0)) < 600
 
 
 def test_training_without_a_key_is_a_clear_error():

@@ -1,5 +1,7 @@
 """BatchNorm and LayerNorm against flax.linen, with running statistics and gradients."""
 
+import warnings
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -86,3 +88,43 @@ def test_normalisation_rejects_inputs_with_another_feature_count():
     params, state = jn.BatchNorm().init(jax.random.key(0), jnp.zeros((1, 4)))
     with pytest.raises(jn.ShapeError, match=r"\(\.\.\., 4\).*\(2, 5\)"):
         jn.BatchNorm().apply(params, state, jnp.zeros((2, 5)))
+
+
+@pytest.mark.parametrize(
+    "build, error, message",
+    [
+        (lambda: jn.BatchNorm(epsilon=0.0), ValueError, r"BatchNorm epsilon must be a finite "
+                                                          r"number > 0, got 0\.0"),
+        (lambda: jn.BatchNorm(epsilon=-1e-5), ValueError, "BatchNorm epsilon"),
+        (lambda: jn.LayerNorm(epsilon=0), ValueError, "LayerNorm epsilon must be a finite number"),
+        (lambda: jn.LayerNorm(epsilon=float("nan")), ValueError, "LayerNorm epsilon"),
+        (lambda: jn.LayerNorm(epsilon="1e-6"), TypeError, "LayerNorm epsilon must be a real"),
+        (lambda: jn.BatchNorm(momentum=float("nan")), ValueError, "BatchNorm momentum"),
+        (lambda: jn.BatchNorm(momentum=1.5), ValueError, r"momentum must lie in \[0, 1\]"),
+        (lambda: jn.BatchNorm(momentum="0.9"), TypeError, "BatchNorm momentum must be a real"),
+    ],
+)
+def test_invalid_hyperparameters_fail_at_construction(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_batchnorm_training_on_one_example_warns_that_the_variance_is_zero():
+    params, state = jn.BatchNorm().init(jax.random.key(0), jnp.zeros((1, 3)))
+    with pytest.warns(UserWarning, match=r"shape \(1, 3\).*batch variance is 0.*batch size > 1"):
+        y, _ = jn.BatchNorm().apply(params, state, jnp.array([[1.0, 2.0, 3.0]]), train=True)
+    np.testing.assert_array_equal(y, np.zeros((1, 3)))  # the bias, whatever the input
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jn.BatchNorm().apply(params, state, jnp.ones((1, 3)), train=False)
+        jn.BatchNorm().apply(params, state, jnp.ones((2, 3)), train=True)
+        # One image still has many values per channel.
+        jn.BatchNorm().apply(params, state, jnp.ones((1, 2, 2, 3)), train=True)
+
+
+def test_batchnorm_training_on_an_empty_batch_is_a_shape_error():
+    model = jn.Sequential([jn.BatchNorm()])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 3)))
+    with pytest.raises(jn.ShapeError, match=r"batchnorm_0 \(BatchNorm\): .*non-empty batch, got "
+                                            r"inputs of shape \(0, 3\)"):
+        model.apply(params, state, jnp.zeros((0, 3)), train=True)

@@ -248,7 +248,7 @@ def test_lengths_and_initial_states_of_the_wrong_shape_are_clear_errors():
 
 
 def test_invalid_constructions_fail_early():
-    with pytest.raises(ValueError, match="features must be a positive integer"):
+    with pytest.raises(ValueError, match="GRU features must be an integer >= 1"):
         jn.GRU(0)
     with pytest.raises(TypeError, match="Bidirectional wraps a SimpleRNN, GRU or LSTM"):
         jn.Bidirectional(jn.Dense(3))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, along_last_axis
+from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries
 
 sigmoid = jax.nn.sigmoid
 tanh = jax.nn.tanh
@@ -117,4 +117,9 @@ class PReLU(Layer):
         return {"alpha": jnp.full((x.shape[-1],), self.alpha_init, jnp.float32)}, {}
 
     def apply(self, params, state, x, *, key=None, train=False):
+        features = check_entries(params, {"alpha": ("features",)})["features"]
+        if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != features:
+            raise ShapeError(
+                f"expected inputs of shape (..., {features}) as at init, got shape {jnp.shape(x)}"
+            )
         return jnp.where(x >= 0, x, along_last_axis(params["alpha"], x.ndim) * x), state

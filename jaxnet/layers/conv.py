@@ -7,14 +7,16 @@ spatial axes. The helpers that expand per-axis sizes and paddings are shared wit
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, shape_of
+from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
 from jaxnet.layers.dense import Initializer
+from jaxnet.validation import positive_int
 
 Padding = str | int | Sequence[int | tuple[int, int]]
 Pads = str | tuple[tuple[int, int], ...]
@@ -30,14 +32,23 @@ def layout(spatial_dims: int, channels: int | str = "channels") -> str:
 
 def per_axis(value: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:
     """``value`` for each spatial axis: an int is repeated, a sequence is taken as it is."""
-    return (value,) * spatial_dims if isinstance(value, int) else tuple(value)
+    return (value,) * spatial_dims if isinstance(value, numbers.Integral) else tuple(value)
 
 
-def check_positive(value: int | Sequence[int], what: str) -> None:
-    """Raises a ValueError unless ``value`` is a positive int or a non-empty sequence of them."""
-    values = per_axis(value, 1)
-    if not values or any(not isinstance(v, int) or v < 1 for v in values):
-        raise ValueError(f"{what} takes a positive int or a sequence of them, got {value!r}")
+def positive_sizes(value: int | Sequence[int], what: str) -> int | tuple[int, ...]:
+    """``value`` with Python ints for NumPy ones: a positive int or a non-empty sequence of them.
+
+    Raises:
+        TypeError: for anything else (floats, strings...).
+        ValueError: for sizes below 1.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{what} takes a positive int or a sequence of them, got {value!r}")
+        return int(value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise TypeError(f"{what} takes a positive int or a sequence of them, got {value!r}")
+    return tuple(positive_int(v, what) for v in value)
 
 
 def pads(padding: Padding, spatial_dims: int) -> Pads:
@@ -54,16 +65,26 @@ def pads(padding: Padding, spatial_dims: int) -> Pads:
         if padding.upper() not in ("SAME", "VALID"):
             raise ValueError(f'padding must be "SAME", "VALID" or explicit sizes, got {padding!r}')
         return padding.upper()
+    message = (
+        "explicit padding takes a non-negative int, or one int or (low, high) pair per spatial "
+        f"axis, got {padding!r}"
+    )
+    if not isinstance(padding, (numbers.Integral, Sequence)) or isinstance(padding, bool):
+        raise ValueError(message)
     entries = per_axis(padding, spatial_dims)
-    pairs = tuple((e, e) if isinstance(e, int) else tuple(e) for e in entries)
+    pairs = tuple((e, e) if isinstance(e, numbers.Integral) else e for e in entries)
     if not pairs or any(
-        len(pair) != 2 or any(not isinstance(v, int) or v < 0 for v in pair) for pair in pairs
+        not isinstance(pair, Sequence)
+        or len(pair) != 2
+        or any(not _is_int(v) or v < 0 for v in pair)
+        for pair in pairs
     ):
-        raise ValueError(
-            "explicit padding takes a non-negative int, or one int or (low, high) pair per "
-            f"spatial axis, got {padding!r}"
-        )
-    return pairs
+        raise ValueError(message)
+    return tuple((int(low), int(high)) for low, high in pairs)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_window_fits(spatial_shape: Sequence[int], window: Sequence[int], padding: Pads) -> None:
@@ -106,21 +127,22 @@ class _Conv(Layer):
 
     def __post_init__(self):
         kind = type(self).__name__
-        if not isinstance(self.features, int) or self.features < 1:
-            raise ValueError(f"{kind} features must be a positive integer, got {self.features!r}")
-        groups = self.feature_group_count
-        if not isinstance(groups, int) or groups < 1 or self.features % groups:
+        features = positive_int(self.features, f"{kind} features")
+        object.__setattr__(self, "features", features)
+        groups = positive_int(self.feature_group_count, f"{kind} feature_group_count")
+        if features % groups:
             raise ValueError(
                 f"{kind} feature_group_count must be a positive divisor of features="
-                f"{self.features}, got {groups!r}"
+                f"{features}, got {groups!r}"
             )
+        object.__setattr__(self, "feature_group_count", groups)
         n = self.spatial_dims
         for field in ("kernel_size", "strides", "dilation"):
             value = getattr(self, field)
-            check_positive(value, f"{kind} {field}")
-            if len(per_axis(value, n)) != n:
+            sizes = per_axis(positive_sizes(value, f"{kind} {field}"), n)
+            if len(sizes) != n:
                 raise ValueError(f"{kind} {field} takes an int or {n} ints, got {value!r}")
-            object.__setattr__(self, field, per_axis(value, n))
+            object.__setattr__(self, field, sizes)
         padding = pads(self.padding, n)
         if padding not in ("SAME", "VALID") and len(padding) != n:
             raise ValueError(
@@ -153,6 +175,10 @@ class _Conv(Layer):
         return params, {}
 
     def apply(self, params, state, x, *, key=None, train=False):
+        expected = {"w": (*self.kernel_size, "in_channels // feature_group_count", self.features)}
+        if self.use_bias:
+            expected["b"] = (self.features,)
+        check_entries(params, expected)
         w = params["w"]
         n = self.spatial_dims
         channels = w.shape[-2] * self.feature_group_count

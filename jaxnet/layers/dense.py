@@ -8,7 +8,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, shape_of
+from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.validation import positive_int
 
 Initializer = Callable[..., jax.Array]
 
@@ -18,14 +19,15 @@ class Dense(Layer):
     """Fully connected layer: ``y = x @ w + b`` over the last axis of ``x``.
 
     Args:
-        features: the output width.
+        features: the output width (a Python or NumPy integer, stored as a Python int).
         use_bias: whether to add the bias ``b`` (the neuron's always-1 input).
         kernel_init: initializer of ``w``, shape ``(in_features, features)``; Glorot uniform by
             default, as in Keras (use ``jax.nn.initializers.he_normal()`` before ReLUs if you like).
         bias_init: initializer of ``b``, shape ``(features,)``; zeros by default.
         name: overrides the automatic name inside a Sequential.
 
-    Input ``(..., in_features)``, output ``(..., features)``. Parameters ``{"w", "b"}``.
+    Input ``(..., in_features)``, output ``(..., features)``. Parameters ``{"w": (in_features,
+    features), "b": (features,)}``; ``apply`` checks them against ``features`` and the input.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -42,8 +44,7 @@ class Dense(Layer):
     name: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.features, int) or self.features < 1:
-            raise ValueError(f"Dense features must be a positive integer, got {self.features!r}")
+        object.__setattr__(self, "features", positive_int(self.features, "Dense features"))
 
     def init(self, key, x):
         x = shape_of(x)
@@ -56,6 +57,10 @@ class Dense(Layer):
         return params, {}
 
     def apply(self, params, state, x, *, key=None, train=False):
+        expected = {"w": ("in_features", self.features)}
+        if self.use_bias:
+            expected["b"] = (self.features,)
+        check_entries(params, expected)
         w = params["w"]
         if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != w.shape[0]:
             raise ShapeError(

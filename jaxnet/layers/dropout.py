@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Layer, LayerError
+from jaxnet.validation import is_concrete, nonnegative_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +36,18 @@ class Dropout(Layer):
     name: str | None = None
 
     def __post_init__(self):
-        if not 0.0 <= self.rate < 1.0:
-            raise ValueError(f"Dropout rate is the probability to drop and must lie in [0, 1), "
-                             f"got {self.rate!r}")
+        try:
+            nonnegative_number(self.rate, "Dropout rate")  # a TypeError for non-numbers
+            in_range = not is_concrete(self.rate) or self.rate < 1.0
+        except ValueError:
+            in_range = False
+        if not in_range:
+            raise ValueError(
+                f"Dropout rate is the probability to drop and must lie in [0, 1), got {self.rate!r}"
+            )
 
     def apply(self, params, state, x, *, key=None, train=False):
-        if not train or self.rate == 0.0:
+        if not train or (is_concrete(self.rate) and self.rate == 0.0):
             return x, state
         if key is None:
             raise LayerError(

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, shape_of
+from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.validation import nonnegative_number
 
 
-def _check_features(x, scale) -> None:
-    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != scale.shape[0]:
+def _check_features(x, params, state=None) -> None:
+    """Checks the entries of ``params`` (and ``state``) and that ``x`` has their feature count."""
+    per_feature = {"scale": ("features",), "bias": ("features",)}
+    features = check_entries(params, per_feature)["features"]
+    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != features:
         raise ShapeError(
-            f"expected inputs of shape (..., {scale.shape[0]}) as at init, got shape {jnp.shape(x)}"
+            f"expected inputs of shape (..., {features}) as at init, got shape {jnp.shape(x)}"
         )
+    if state is not None:
+        check_entries(state, {"mean": (features,), "var": (features,)}, "state")
+
+
+def _check_epsilon(layer) -> None:
+    nonnegative_number(layer.epsilon, f"{type(layer).__name__} epsilon", positive=True)
 
 
 def _scale_and_bias(features: int) -> dict:
@@ -37,12 +49,18 @@ class BatchNorm(Layer):
     ``flax.linen.BatchNorm`` and Keras's ``BatchNormalization``; the defaults are Flax's.
 
     Args:
-        momentum: decay of the running statistics.
-        epsilon: added to the variance for numerical stability.
+        momentum: decay of the running statistics, in ``[0, 1]``.
+        epsilon: added to the variance for numerical stability, ``> 0``.
         name: overrides the automatic name inside a Sequential.
 
     Parameters ``{"scale", "bias"}`` (gamma and beta), shape ``(features,)``; state ``{"mean",
     "var"}``, shape ``(features,)``, starting at 0 and 1.
+
+    Training statistics need more than one value per feature: with one (a batch of one example
+    of shape ``(1, features)``) the batch variance is 0, the output is ``bias`` whatever the
+    input, and the running variance drifts to 0; this is a ``UserWarning`` when ``apply`` is
+    traced. An empty batch is a ShapeError, since its statistics are NaN and would poison the
+    running ones.
     """
 
     momentum: float = 0.99
@@ -50,8 +68,10 @@ class BatchNorm(Layer):
     name: str | None = None
 
     def __post_init__(self):
-        if not 0.0 <= self.momentum <= 1.0:
+        nonnegative_number(self.momentum, "BatchNorm momentum")
+        if not self.momentum <= 1.0:
             raise ValueError(f"BatchNorm momentum must lie in [0, 1], got {self.momentum!r}")
+        _check_epsilon(self)
 
     def init(self, key, x):
         features = shape_of(x).shape[-1]
@@ -60,8 +80,9 @@ class BatchNorm(Layer):
         return _scale_and_bias(features), state
 
     def apply(self, params, state, x, *, key=None, train=False):
-        _check_features(x, params["scale"])
+        _check_features(x, params, state)
         if train:
+            _check_batch(jnp.shape(x))
             axes = tuple(range(jnp.ndim(x) - 1))
             mean = jnp.mean(x, axis=axes)
             var = jnp.mean(jnp.square(x - along_last_axis(mean, x.ndim)), axis=axes)
@@ -77,6 +98,24 @@ class BatchNorm(Layer):
         return _affine(y, params), state
 
 
+def _check_batch(shape: tuple[int, ...]) -> None:
+    """Refuses an empty batch and warns of a batch with one value per feature (trace time)."""
+    count = math.prod(shape[:-1])
+    if count == 0:
+        raise ShapeError(
+            f"BatchNorm in training needs a non-empty batch, got inputs of shape {shape}: the "
+            "statistics of no examples are NaN and would poison the running statistics"
+        )
+    if count == 1:
+        warnings.warn(
+            f"BatchNorm in training got inputs of shape {shape}, one value per feature: the "
+            "batch variance is 0, every output equals the bias and the running statistics will "
+            "be wrong; train with a batch size > 1 (or use LayerNorm)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerNorm(Layer):
     """Layer normalization over the last axis of each example, the same in training and evaluation.
@@ -85,7 +124,7 @@ class LayerNorm(Layer):
     example's features (no running statistics). The defaults are ``flax.linen.LayerNorm``'s.
 
     Args:
-        epsilon: added to the variance for numerical stability.
+        epsilon: added to the variance for numerical stability, ``> 0``.
         name: overrides the automatic name inside a Sequential.
 
     Parameters ``{"scale", "bias"}``, shape ``(features,)``.
@@ -94,11 +133,14 @@ class LayerNorm(Layer):
     epsilon: float = 1e-6
     name: str | None = None
 
+    def __post_init__(self):
+        _check_epsilon(self)
+
     def init(self, key, x):
         return _scale_and_bias(shape_of(x).shape[-1]), {}
 
     def apply(self, params, state, x, *, key=None, train=False):
-        _check_features(x, params["scale"])
+        _check_features(x, params)
         mean = jnp.mean(x, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
         y = (x - mean) * jax.lax.rsqrt(var + self.epsilon)

@@ -15,7 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import Layer, ShapeError
-from jaxnet.layers.conv import Padding, check_positive, check_window_fits, layout, pads, per_axis
+from jaxnet.layers.conv import (
+    Padding,
+    check_window_fits,
+    layout,
+    pads,
+    per_axis,
+    positive_sizes,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +36,14 @@ class _Pool(Layer):
 
     def __post_init__(self):
         kind = type(self).__name__
-        check_positive(self.window, f"{kind} window")
+        object.__setattr__(self, "window", positive_sizes(self.window, f"{kind} window"))
         if self.strides is not None:
-            check_positive(self.strides, f"{kind} strides")
-        pads(self.padding, 1)
+            object.__setattr__(self, "strides", positive_sizes(self.strides, f"{kind} strides"))
+        padding = pads(self.padding, 1)
+        if not isinstance(self.padding, (str, Sequence)):
+            # One int pads every spatial axis, whose number only the input tells: keep it an int.
+            padding = padding[0][0]
+        object.__setattr__(self, "padding", padding)
 
     def _pooled(self, x, init: float, reduce: Callable) -> jax.Array:
         """``reduce`` over each window of ``x``, padding with ``init``."""

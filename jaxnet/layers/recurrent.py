@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, LayerError, ShapeError, along_last_axis, shape_of
+from jaxnet.core import Layer, LayerError, ShapeError, along_last_axis, check_entries, shape_of
 from jaxnet.layers.dense import Initializer
+from jaxnet.validation import positive_int
 
 Carry = Any  # an array (batch, features), or for LSTM a pair (c, h) of them
 
@@ -40,10 +41,15 @@ class _Recurrent(Layer):
     gates: ClassVar[tuple[str, ...]]
 
     def __post_init__(self):
-        if not isinstance(self.features, int) or self.features < 1:
-            raise ValueError(
-                f"{type(self).__name__} features must be a positive integer, got {self.features!r}"
-            )
+        features = positive_int(self.features, f"{type(self).__name__} features")
+        object.__setattr__(self, "features", features)
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int | str, ...]]:
+        """Each parameter's shape, ``"in_features"`` standing for the input's width."""
+        f = self.features
+        shapes = {"w": ("in_features", f), "u": (f, f), "b": (f,)}
+        return {kind + gate: shapes[kind] for gate in self.gates for kind in ("w", "u", "b")}
 
     def init(self, key, x):
         x = shape_of(x)
@@ -92,6 +98,7 @@ class _Recurrent(Layer):
             the input's order (also when reversed), and the state after each example's last
             valid step, shaped like ``initial_state``.
         """
+        check_entries(params, self.param_shapes)
         w = self._stacked(params, "w")
         x = jnp.asarray(x)
         if x.ndim != 3 or x.shape[-1] != w.shape[0]:
@@ -248,6 +255,10 @@ class GRU(_Recurrent):
 
     gates: ClassVar[tuple[str, ...]] = ("_r", "_z", "_n")
 
+    @property
+    def param_shapes(self) -> dict[str, tuple[int | str, ...]]:
+        return {**super().param_shapes, "b_un": (self.features,)}
+
     def init(self, key, x):
         params, state = super().init(key, x)
         b_un = self.bias_init(jax.random.fold_in(key, len(params)), (self.features,), jnp.float32)
@@ -387,6 +398,7 @@ class Bidirectional(Layer):
             ``(outputs, (forward_state, backward_state))``, outputs ``(batch, time, 2 *
             features)``.
         """
+        check_entries(params, {"forward": None, "backward": None})
         states = (None, None) if initial_state is None else initial_state
         results = [
             layer.run(params[name], x, initial_state=s, lengths=lengths)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 
 from jaxnet.core import Layer, ShapeError
+from jaxnet.validation import positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +38,12 @@ class Reshape(Layer):
     name: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if isinstance(self.shape, (str, bytes)) or not isinstance(self.shape, Sequence):
+            raise TypeError(
+                f"Reshape takes a tuple of sizes, e.g. Reshape((8, 8, 1)), got {self.shape!r}"
+            )
+        sizes = tuple(positive_int(d, "Reshape shape sizes", minimum=-1) for d in self.shape)
+        object.__setattr__(self, "shape", sizes)
         if sum(d == -1 for d in self.shape) > 1 or any(d < -1 or d == 0 for d in self.shape):
             raise ValueError(
                 f"Reshape shape takes positive sizes and at most one -1, got {self.shape}"
