@@ -16,7 +16,5 @@ def transform(request):
 def pytest_collection_modifyitems(items):
     """Runs of the experiment scripts are slow: the default run leaves them to ``-m slow``."""
     for item in items:
-        if item.module.__name__.startswith("test_experiment_") and not item.name.startswith(
-            "test_help"
-        ):
+        if item.path.name.startswith("test_experiment_") and not item.name.startswith("test_help"):
             item.add_marker(pytest.mark.slow)

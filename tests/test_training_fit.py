@@ -258,7 +258,7 @@ def test_labels_out_of_range_are_rejected_before_compiling():
     "data, batch_size, message",
     [
         ((np.zeros((10, 2), np.float32), np.zeros(9, np.int32)), 5, "same number of examples"),
-        ((np.zeros((10, 2), np.float32), np.zeros((10, 3), np.float32)), 5, "one-hot targets"),
+        ((np.zeros((10, 2), np.float32), np.zeros((10, 3), np.float32)), 5, "one-hot or prob"),
         (blobs(10), 11, "batch_size must be"),
         (blobs(10), 0, "batch_size must be"),
     ],

@@ -76,13 +76,13 @@ def test_checkpoints_are_saved_every_n_epochs_and_at_the_end(tmp_path):
 
 
 def corrupt(tmp_path, damage):
-    """Damages the largest data file of the latest checkpoint."""
+    """Damages every array data file of the latest checkpoint."""
     manager = jn.checkpoint.Manager(tmp_path)
     latest = manager.path(manager.latest_step())
-    files = [p for p in latest.rglob("*") if p.is_file()]
-    target = max(files, key=lambda p: p.stat().st_size)
-    data = bytearray(target.read_bytes())
-    target.write_bytes(damage(data))
+    targets = [p for p in latest.rglob("*") if p.is_file() and p.parent.name == "d"]
+    assert targets
+    for target in targets:
+        target.write_bytes(damage(bytearray(target.read_bytes())))
     return manager
 
 

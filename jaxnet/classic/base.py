@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.validation import finite_data
@@ -17,17 +16,6 @@ def check_fitted(estimator, fitted: bool) -> None:
             f"this {name} is not fitted: call {name}(...).fit(x, y) and use the object it "
             "returns (fit returns a new, fitted classifier and leaves the original unchanged)"
         )
-
-
-def examples(x, what: str = "x") -> jax.Array:
-    """``x`` as a float32 array of examples ``(N, ...)``, refusing a missing batch axis."""
-    x = jnp.asarray(x)
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(
-            f"{what} must hold examples on its first axis, shape (N, features...) with N >= 1, "
-            f"got shape {x.shape}"
-        )
-    return x.astype(jnp.float32)
 
 
 def host_examples(x, what: str = "x") -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jaxnet import losses, regularizers
-from jaxnet.classic.base import check_example_shape, check_fitted, examples, labels_for
+from jaxnet.classic.base import check_example_shape, check_fitted, host_examples, labels_for
 from jaxnet.core import Params, Sequential
 from jaxnet.layers import Dense, Flatten
 from jaxnet.training import Objective, fit, objective
@@ -91,7 +91,7 @@ class LinearClassifier:
             y: integer class labels ``(N,)``.
             num_classes: ``C``; ``max(y) + 1`` by default.
         """
-        x = examples(x)
+        x = host_examples(x)
         labels, seen = labels_for(x, y)
         num_classes = seen if num_classes is None else num_classes
         if num_classes < max(seen, 2):
@@ -108,7 +108,7 @@ class LinearClassifier:
     def scores(self, x) -> jax.Array:
         """The class scores ``x @ w + b``, float32 ``(N, C)``."""
         check_fitted(self, self.params is not None)
-        x = examples(x)
+        x = host_examples(x)
         check_example_shape(x, self.example_shape)
         return _model(self.num_classes).apply(self.params, {}, x)[0]
 
@@ -130,7 +130,7 @@ class LinearClassifier:
             5.27
         """
         check_fitted(self, self.params is not None)
-        x = examples(x)
+        x = host_examples(x)
         check_example_shape(x, self.example_shape)
         labels, _ = labels_for(x, y)
         value, _ = _objective(self, self.num_classes)(self.params, {}, (x, labels), train=False)

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
 from jaxnet.training.run_state import (
     CONVERGED,
@@ -138,9 +139,14 @@ def _guarded_step(objective, optimizer, epsilon, carry, inputs):
     return carry, (metrics, applied)
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_epoch(objective, optimizer, batch_size, epsilon, guarded) -> Callable:
-    return jax.jit(make_epoch(objective, optimizer, batch_size, epsilon, guarded))
+def _build_epoch(guarded: bool) -> Callable:
+    def build(objective, optimizer, batch_size, epsilon):
+        return make_epoch(objective, optimizer, batch_size, epsilon, guarded)
+
+    return build
+
+
+_PROGRAMS = {guarded: Program(_build_epoch(guarded)) for guarded in (False, True)}
 
 
 def compiled_epoch(
@@ -150,12 +156,12 @@ def compiled_epoch(
     epsilon: float | None,
     guarded: bool = False,
 ) -> Callable:
-    """The jitted epoch, compiled once per objective, optimizer, batch size and epsilon.
+    """The jitted epoch ``epoch(run, x, y)``, compiled once per *structure* of the objective and
+    optimizer, batch size and data shapes.
 
-    Calling ``fit`` again with the same objective and optimizer (more seeds, more epochs, a
-    resumed run) reuses it; jit compiles once more per data-set size.
+    The numbers inside the objective and the optimizer (learning rates, penalty strengths,
+    dropout rates, Adam's betas) and epsilon are arguments of the compiled program, not
+    constants in it: ``optax.adam(1e-3)`` and ``optax.adam(1e-2)``, or a new but equal objective,
+    reuse one compilation (see :mod:`jaxnet.training.hyperparams`).
     """
-    try:
-        return _compiled_epoch(objective, optimizer, batch_size, epsilon, guarded)
-    except TypeError:  # an unhashable objective or optimizer: compile for this call only
-        return jax.jit(make_epoch(objective, optimizer, batch_size, epsilon, guarded))
+    return _PROGRAMS[guarded].bind(objective, optimizer, batch_size, epsilon)

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.training.checks import check_data, check_evaluation_args
+from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
 from jaxnet.training.run_state import Batch, Metrics, Params, State
 
 EVAL_BATCH = 1000
 
 
-@functools.partial(jax.jit, static_argnums=(0, 5))
-def _evaluate(objective: Objective, params, state, x, y, batch_size: int) -> Metrics:
+def _evaluate(objective: Objective, batch_size: int, params, state, x, y) -> Metrics:
     n = x.shape[0]
     n_full = n // batch_size * batch_size
 
@@ -63,4 +63,11 @@ def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.A
                     y: jax.Array, batch_size: int = EVAL_BATCH) -> Metrics:
     """`evaluate` on checked device arrays, without waiting for the result (``fit`` dispatches
     it and reads it later)."""
-    return _evaluate(objective, params, state, x, y, min(batch_size, x.shape[0]))
+    batch_size = min(batch_size, x.shape[0])
+    return _PROGRAM.bind(objective, batch_size)(params, state, x, y)
+
+
+# Compiled once per structure of the objective: penalty strengths and other numbers in it are
+# arguments (see jaxnet.training.hyperparams).
+_PROGRAM = Program(lambda objective, batch_size: functools.partial(_evaluate, objective,
+                                                                   batch_size))

@@ -1,0 +1,244 @@
+"""Hyperparameters as arguments: an objective or optimizer split into its structure and its numbers.
+
+``optax.adam(1e-3)`` and ``optax.adam(1e-2)`` are two closures with the same code and different
+numbers; ``jn.regularizers.l2(1e-4)`` and ``l2(1e-3)`` likewise, and ``Dropout(0.2)`` and
+``Dropout(0.5)`` are two descriptions with the same fields. :func:`split` walks such an object
+(functions and their closures, ``functools.partial``, dataclasses, tuples, lists and dicts) and
+replaces every float by a numbered slot, giving a hashable *skeleton* and the list of floats.
+:func:`merge` builds the object again from a skeleton and values, which may be traced: inside
+``jax.jit`` the floats become arguments, so one compilation serves every value of them, and under
+``jax.vmap`` a stacked list of values is a sweep.
+
+Integers, booleans, strings and other objects stay part of the structure (they may size arrays
+or steer Python code); objects this module does not know are kept as they are and compared by
+identity. A float that the code uses in Python control flow cannot be traced: the caller then
+falls back to the object with its numbers as constants (see :class:`Program`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+import types
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+
+class _Slot(int):
+    """The position of a float in the values list."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Same:
+    """An object kept as it is, equal only to itself (hashable or not)."""
+
+    obj: Any
+
+    def __eq__(self, other):
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+
+class Skeleton:
+    """The structure of an object with its floats taken out; hashable, with the hash cached
+    (``jax.jit`` hashes its static arguments at every call)."""
+
+    def __init__(self, node: Any):
+        self.node = node
+        self._hash = hash(node)
+
+    def __eq__(self, other):
+        return self is other or (isinstance(other, Skeleton) and self._hash == other._hash
+                                 and self.node == other.node)
+
+    def __hash__(self):
+        return self._hash
+
+
+_LITERALS = (int, bool, str, bytes, type(None), type, types.CodeType, np.dtype,
+             types.BuiltinFunctionType, types.ModuleType)
+
+
+def split(obj: Any) -> tuple[Skeleton, list[float]]:
+    """The skeleton of ``obj`` and its floats, in the order of the slots.
+
+    Example:
+        >>> import optax
+        >>> a, values_a = split(optax.adam(1e-3))
+        >>> b, values_b = split(optax.adam(1e-2))
+        >>> a == b, -1e-3 in values_a, -1e-2 in values_b  # optax scales by -rate
+        (True, True, True)
+    """
+    values: list[float] = []
+    return Skeleton(_split(obj, values, set())), values
+
+
+def merge(skeleton: Skeleton, values: Any) -> Any:
+    """The object of ``skeleton`` with ``values`` (floats, or traced arrays) in its slots."""
+    return _merge(skeleton.node, values)
+
+
+def _is_float(obj: Any) -> bool:
+    if isinstance(obj, bool):
+        return False
+    if isinstance(obj, (float, np.floating)):
+        return True
+    return (isinstance(obj, (np.ndarray, jax.Array)) and obj.shape == ()
+            and np.issubdtype(obj.dtype, np.floating)
+            and not isinstance(obj, jax.core.Tracer))
+
+
+def _split(obj: Any, values: list, active: set) -> Any:
+    if _is_float(obj):
+        values.append(obj)
+        return ("slot", _Slot(len(values) - 1))
+    if isinstance(obj, _LITERALS) or isinstance(obj, numbers.Integral):
+        return ("literal", obj if _hashable(obj) else _Same(obj))
+    if id(obj) in active:  # a cycle (a closure that refers to itself): keep the object
+        return ("same", _Same(obj))
+    active.add(id(obj))
+    try:
+        return _split_container(obj, values, active)
+    finally:
+        active.discard(id(obj))
+
+
+def _split_container(obj: Any, values: list, active: set) -> Any:
+    if type(obj) in (tuple, list):
+        return (type(obj), tuple(_split(item, values, active) for item in obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple
+        return ("namedtuple", type(obj), tuple(_split(item, values, active) for item in obj))
+    if type(obj) is dict and all(_hashable(key) for key in obj):
+        return (dict, tuple((key, _split(item, values, active)) for key, item in obj.items()))
+    if type(obj) is functools.partial:
+        return ("partial", _split(obj.func, values, active),
+                _split(obj.args, values, active), _split(obj.keywords, values, active))
+    if isinstance(obj, types.FunctionType) and (obj.__closure__ or "<locals>" in obj.__qualname__):
+        return _split_function(obj, values, active)
+    if (dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+            and hasattr(obj, "__dict__") and not hasattr(type(obj), "__slots__")):
+        attributes = tuple((name, _split(item, values, active))
+                           for name, item in vars(obj).items())
+        return ("dataclass", type(obj), attributes)
+    return ("same", _Same(obj))
+
+
+def _split_function(fn: types.FunctionType, values: list, active: set) -> Any:
+    cells = tuple(_split_cell(cell, values, active) for cell in fn.__closure__ or ())
+    return ("function", fn.__code__, _Same(fn.__globals__), fn.__name__,
+            _split(fn.__defaults__, values, active), _split(fn.__kwdefaults__, values, active),
+            _split(dict(fn.__dict__), values, active), cells)
+
+
+def _split_cell(cell: types.CellType, values: list, active: set) -> Any:
+    try:
+        contents = cell.cell_contents
+    except ValueError:  # a variable the function never assigned: an empty cell
+        return ("empty",)
+    return _split(contents, values, active)
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def _merge(node: Any, values: Any) -> Any:
+    kind = node[0]
+    if kind == "slot":
+        return values[node[1]]
+    if kind == "literal":
+        return node[1].obj if isinstance(node[1], _Same) else node[1]
+    if kind == "same":
+        return node[1].obj
+    if kind in (tuple, list):
+        return kind(_merge(item, values) for item in node[1])
+    if kind == "namedtuple":
+        return node[1](*(_merge(item, values) for item in node[2]))
+    if kind is dict:
+        return {key: _merge(item, values) for key, item in node[1]}
+    if kind == "partial":
+        return functools.partial(_merge(node[1], values), *_merge(node[2], values),
+                                 **_merge(node[3], values))
+    if kind == "function":
+        return _merge_function(node, values)
+    if kind == "dataclass":
+        obj = object.__new__(node[1])
+        for name, item in node[2]:
+            object.__setattr__(obj, name, _merge(item, values))
+        return obj
+    raise AssertionError(f"unknown skeleton node {kind!r}")
+
+
+def _merge_function(node: Any, values: Any) -> types.FunctionType:
+    _, code, globals_, name, defaults, kwdefaults, attributes, cells = node
+    closure = tuple(types.CellType() if cell == ("empty",) else types.CellType(_merge(cell, values))
+                    for cell in cells) or None
+    fn = types.FunctionType(code, globals_.obj, name, _merge(defaults, values), closure)
+    fn.__kwdefaults__ = _merge(kwdefaults, values)
+    fn.__dict__.update(_merge(attributes, values))
+    return fn
+
+
+class Program:
+    """A function built from objects, compiled once per skeleton of those objects.
+
+    ``Program(build).bind(*objects)`` returns ``f(*args) = build(*objects)(*args)``, compiled
+    inside one ``jax.jit`` keyed by the objects' skeletons, with their floats as arguments: other
+    values of the same structure reuse the compiled program. When tracing fails because the code
+    uses one of the floats in Python (``if rate == 0:``), that skeleton is remembered and its
+    objects are compiled with their floats as constants instead, once per set of values.
+    """
+
+    def __init__(self, build: Callable[..., Callable], **jit_options: Any):
+        self.build = build
+        self.jit_options = jit_options
+        self._traced = jax.jit(self._run, static_argnums=(0,), **jit_options)
+        self._untraceable: set = set()
+        self._constant: dict = {}
+
+    def _run(self, skeletons, values, *args):
+        objects = [merge(skeleton, part) for skeleton, part in zip(skeletons, values)]
+        return self.build(*objects)(*args)
+
+    def bind(self, *objects: Any) -> Callable:
+        """The program for these objects, as a function of the remaining arguments."""
+        pieces = [split(obj) for obj in objects]
+        skeletons = tuple(skeleton for skeleton, _ in pieces)
+        values = tuple(_as_arguments(part) for _, part in pieces)
+        traced = functools.partial(self._traced, skeletons, values)
+
+        def call(*args):
+            if skeletons not in self._untraceable:
+                try:
+                    return traced(*args)
+                except jax.errors.JAXTypeError:
+                    self._untraceable.add(skeletons)
+            return self._constant_program(skeletons, values, objects)(*args)
+
+        return call
+
+    def _constant_program(self, skeletons, values, objects) -> Callable:
+        key = (skeletons, tuple(_value_key(v) for part in values for v in part))
+        if key not in self._constant:
+            self._constant[key] = jax.jit(self.build(*objects), **self.jit_options)
+        return self._constant[key]
+
+
+def _as_arguments(values: list) -> tuple:
+    """Floats as ``jit`` arguments: Python floats stay weakly typed, like the constants they
+    replace, so they never promote a float16 or bfloat16 computation to float32."""
+    return tuple(float(v) if isinstance(v, (float, np.floating)) else v for v in values)
+
+
+def _value_key(value: Any) -> Any:
+    return (float(value), str(np.asarray(value).dtype))
