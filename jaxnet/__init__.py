@@ -12,6 +12,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
 """
 
 from jaxnet import checkpoint, classic, data, losses, metrics, regularizers, viz
+from jaxnet.checks import debug_checks
 from jaxnet.core import (
     Layer,
     LayerError,

@@ -37,6 +37,8 @@ class Composable:
         name: how the function shows in reprs of compositions; ``fn.__name__`` by default.
         precedence: how tightly the outermost operator in ``name`` binds, so that reprs of
             compositions put parentheses where needed; set by the operators.
+        parts: the Composables a composition computes from, in order; set by the operators
+            (see :func:`atoms`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -53,6 +55,7 @@ class Composable:
     fn: Callable[..., Any]
     name: str | None = None
     precedence: int = dataclasses.field(default=_ATOM, repr=False, compare=False)
+    parts: tuple[Composable, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def __post_init__(self):
         if not callable(self.fn):
@@ -126,7 +129,26 @@ def _combine(op: Callable, name: str, precedence: int, *parts: Composable) -> Co
         return op(*(part(*args, **kwargs) for part in parts))
 
     combined.__doc__ = f"The function ``{name}``, called with the arguments of its parts."
-    return Composable(combined, name=name, precedence=precedence)
+    return Composable(combined, name=name, precedence=precedence, parts=parts)
+
+
+def atoms(fn: Callable) -> tuple[Callable, ...]:
+    """The functions that an expression of Composables is made of, left to right.
+
+    A sum, difference or scalar multiple gives the atoms of its operands; a Composable wrapping
+    another Composable gives the atoms of that one; anything else is its own single atom.
+
+    Example:
+        >>> import jaxnet as jn
+        >>> atoms(jn.losses.mse + 0.1 * (jn.losses.mae - jn.losses.mse))
+        (mse, mae, mse)
+    """
+    if isinstance(fn, Composable):
+        if fn.parts:
+            return tuple(atom for part in fn.parts for atom in atoms(part))
+        if isinstance(fn.fn, Composable):
+            return atoms(fn.fn)
+    return (fn,)
 
 
 def _as_composable(fn: Callable) -> Composable:

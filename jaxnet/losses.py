@@ -2,9 +2,22 @@
 
 Every loss is a :class:`~jaxnet.composable.Composable`, so sums and scalar multiples of losses are
 losses again: ``jn.losses.mse + 0.1 * jn.losses.mae``. Classification losses take scores or logits,
-never probabilities, and stay finite with finite gradients for logits as large as 1e4. They read
-targets as :mod:`jaxnet.metrics` does: integer labels or one-hot vectors for multi-class scores of
-shape ``(..., C)``; labels for one logit per example, shape ``(N,)`` or ``(N, 1)``.
+never probabilities, and stay finite with finite gradients for logits as large as 1e4.
+
+Targets are read as :mod:`jaxnet.metrics` reads them:
+
+* multi-class scores ``(..., C)``: integer labels in ``[0, C)`` of shape ``(...)``, or one-hot
+  vectors (or, for ``softmax_cross_entropy``, class probabilities) of shape ``(..., C)``;
+* one logit per example, ``(N,)`` or ``(N, 1)``: labels in {0, 1} or in {-1, +1}, where ``-1``
+  means class 0 in every binary loss and metric; ``binary_cross_entropy`` (and ``zero_one``, which
+  rounds at 0.5) also take probabilities of class 1 in ``[0, 1]``. So ``binary_cross_entropy``
+  reads a target of -1 as 0, and ``hinge`` reads a target of 0 as -1.
+
+A target of another shape is a ValueError naming both shapes. A target of other values (label
+-1 or ``C`` for ``C`` classes, binary target 2 or -0.5) is a ValueError naming the bad value when
+the target is concrete; a traced target is checked only in functions traced under
+:func:`jaxnet.debug_checks` and wrapped with ``checkify`` (see :mod:`jaxnet.checks`). Training
+code checks a whole label array once with :func:`check_targets`.
 
 Per-example formulas come from optax where it has them; optax's losses are per example and
 unreduced, so each loss here takes the mean over all batch axes.
@@ -12,44 +25,115 @@ unreduced, so each loss here takes the mean over all batch axes.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxnet.composable import Composable
+from jaxnet.composable import Composable, atoms
 from jaxnet.metrics import (
     binary_targets,
+    check_binary_targets,
+    check_multiclass_targets,
     class_labels,
     correct,
     is_binary,
     is_one_hot,
     is_positive,
+    positive_probability,
 )
+from jaxnet.metrics import check_targets as check_classification_targets
+
+# The check of each loss's targets: (pred, target, name) -> None, raising a ValueError.
+TargetCheck = Callable[[Any, Any, str], None]
+_TARGET_CHECKS: dict[Composable, TargetCheck] = {}
 
 
-def _same_shape(pred: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``pred`` and ``target`` cast to ``pred``'s dtype, refusing to broadcast unequal shapes."""
-    pred, target = jnp.asarray(pred), jnp.asarray(target)
-    if pred.shape != target.shape:
+def _loss(check: TargetCheck) -> Callable[[Callable], Composable]:
+    """Makes a loss of ``fn``: a Composable that runs ``check`` on its targets first."""
+
+    def make(fn: Callable) -> Composable:
+        @functools.wraps(fn)
+        def checked(pred, target, *args, **kwargs):
+            check(pred, target, fn.__name__)
+            return fn(pred, target, *args, **kwargs)
+
+        loss = Composable(checked)
+        _TARGET_CHECKS[loss] = check
+        return loss
+
+    return make
+
+
+def check_targets(loss: Callable, pred_shape: Sequence[int], target: Any) -> None:
+    """Runs the target checks of ``loss`` once, on the host, for a whole array of targets.
+
+    Inside a compiled training step the targets are traced and the losses cannot check their
+    values; training code calls this once per call instead, before anything compiles. It runs
+    the checks of each loss a composed loss is made of (``softmax_cross_entropy + 0.1 *
+    multiclass_hinge`` runs both); plain functions have none.
+
+    Args:
+        loss: a loss of this module, a composition of them, or any function (not checked).
+        pred_shape: the shape of the predictions for these targets, e.g. ``(N, C)``.
+        target: the concrete targets, e.g. ``(N,)`` integer labels.
+
+    Raises:
+        ValueError: as the loss would: targets of another shape, or a bad value named.
+        TypeError: float labels where integer labels are expected.
+
+    Example:
+        >>> import numpy as np, jaxnet as jn
+        >>> jn.losses.check_targets(jn.losses.softmax_cross_entropy, (3, 10), np.array([0, 9, 4]))
+        >>> jn.losses.check_targets(jn.losses.softmax_cross_entropy, (3, 10), np.array([0, 10, 4]))
+        Traceback (most recent call last):
+        ...
+        ValueError: softmax_cross_entropy: labels must be integers in [0, 10) for scores of 10 \
+classes; found 10 at index (1,)
+    """
+    pred = jax.ShapeDtypeStruct(tuple(pred_shape), jnp.float32)
+    target = np.asarray(target)
+    for part in atoms(loss):
+        check = _TARGET_CHECKS.get(part)
+        if check is not None:
+            check(pred, target, part.__name__)
+
+
+def _check_same_shape(pred: Any, target: Any, name: str) -> None:
+    """Refuses targets of another shape than the predictions (they would broadcast)."""
+    del name
+    pred_shape, target_shape = tuple(jnp.shape(pred)), tuple(jnp.shape(target))
+    if pred_shape != target_shape:
         raise ValueError(
-            f"expected targets of the predictions' shape {pred.shape}, got targets of shape "
-            f"{target.shape}"
+            f"expected targets of the predictions' shape {pred_shape}, got targets of shape "
+            f"{target_shape}"
         )
-    return pred, target.astype(pred.dtype)
 
 
-def _multiclass(scores: jax.Array) -> jax.Array:
-    """``scores`` as an array, refusing one score per example (a loss over it is constant)."""
-    scores = jnp.asarray(scores)
+def _check_multiclass(scores: Any, target: Any, name: str) -> None:
+    """Refuses one score per example (a loss over it is constant), then checks the targets."""
     if is_binary(scores):
         raise ValueError(
-            f"expected scores of shape (..., C) with C > 1 classes, got shape {scores.shape}; "
-            "for one logit per example use binary_cross_entropy or hinge"
+            f"expected scores of shape (..., C) with C > 1 classes, got shape "
+            f"{tuple(jnp.shape(scores))}; for one logit per example use binary_cross_entropy or "
+            "hinge"
         )
-    return scores
+    check_multiclass_targets(scores, target, name)
 
 
-@Composable
+def _check_binary_probabilities(pred: Any, target: Any, name: str) -> None:
+    check_binary_targets(pred, target, name, probabilities=True)
+
+
+def _check_binary_labels(pred: Any, target: Any, name: str) -> None:
+    check_binary_targets(pred, target, name, probabilities=False)
+
+
+@_loss(_check_same_shape)
 def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
     """Mean squared error, ``mean((pred - target) ** 2)``.
 
@@ -62,11 +146,11 @@ def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
         >>> jn.losses.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
         Array(2.5, dtype=float32)
     """
-    pred, target = _same_shape(pred, target)
-    return jnp.mean(optax.losses.squared_error(pred, target))
+    pred = jnp.asarray(pred)
+    return jnp.mean(optax.losses.squared_error(pred, jnp.asarray(target).astype(pred.dtype)))
 
 
-@Composable
+@_loss(_check_same_shape)
 def mae(pred: jax.Array, target: jax.Array) -> jax.Array:
     """Mean absolute error, ``mean(|pred - target|)``.
 
@@ -79,11 +163,11 @@ def mae(pred: jax.Array, target: jax.Array) -> jax.Array:
         >>> jn.losses.mae(jnp.array([1.0, -2.0]), jnp.array([0.0, 0.0]))
         Array(1.5, dtype=float32)
     """
-    pred, target = _same_shape(pred, target)
-    return jnp.mean(jnp.abs(pred - target))
+    pred = jnp.asarray(pred)
+    return jnp.mean(jnp.abs(pred - jnp.asarray(target).astype(pred.dtype)))
 
 
-@Composable
+@_loss(check_classification_targets)
 def zero_one(pred: jax.Array, target: jax.Array) -> jax.Array:
     """The 0-1 loss: the fraction of examples misclassified, ``1 - accuracy``.
 
@@ -92,8 +176,9 @@ def zero_one(pred: jax.Array, target: jax.Array) -> jax.Array:
     Args:
         pred: scores of shape ``(..., C)`` (class = argmax), or one logit per example of shape
             ``(N,)`` or ``(N, 1)`` (class 1 when positive).
-        target: integer labels of shape ``(...)`` or one-hot vectors of shape ``(..., C)``; for
-            binary predictions labels in {0, 1} or {-1, +1} of shape ``(N,)`` or ``(N, 1)``.
+        target: integer labels in ``[0, C)`` of shape ``(...)`` or one-hot vectors of shape
+            ``(..., C)``; for binary predictions labels in {0, 1} or {-1, +1} (or probabilities
+            of class 1, rounded at 0.5) of shape ``(N,)`` or ``(N, 1)``.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -104,7 +189,7 @@ def zero_one(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(jnp.logical_not(correct(pred, target)).astype(jnp.float32))
 
 
-@Composable
+@_loss(_check_binary_probabilities)
 def binary_cross_entropy(logits: jax.Array, target: jax.Array) -> jax.Array:
     """Binary cross-entropy from logits, ``-t log sigmoid(z) - (1 - t) log sigmoid(-z)``.
 
@@ -113,8 +198,9 @@ def binary_cross_entropy(logits: jax.Array, target: jax.Array) -> jax.Array:
 
     Args:
         logits: one logit per example, shape ``(N,)`` or ``(N, 1)``.
-        target: labels in {0, 1} (any dtype) or probabilities of class 1, shape ``(N,)`` or
-            ``(N, 1)`` for either shape of logits.
+        target: labels in {0, 1} or {-1, +1} (-1 is class 0, read as 0), or probabilities of
+            class 1 in ``[0, 1]``; any dtype, shape ``(N,)`` or ``(N, 1)`` for either shape of
+            logits.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -122,20 +208,22 @@ def binary_cross_entropy(logits: jax.Array, target: jax.Array) -> jax.Array:
         Array(0.6931472, dtype=float32)
     """
     logits, target = binary_targets(logits, target)
-    return jnp.mean(optax.losses.sigmoid_binary_cross_entropy(logits, target.astype(logits.dtype)))
+    probability = positive_probability(target, logits.dtype)
+    return jnp.mean(optax.losses.sigmoid_binary_cross_entropy(logits, probability))
 
 
-@Composable
+@_loss(_check_multiclass)
 def softmax_cross_entropy(logits: jax.Array, target: jax.Array) -> jax.Array:
     """Softmax cross-entropy from logits, ``-sum_j t_j log softmax(z)_j`` (natural log).
 
     Args:
         logits: scores of shape ``(..., C)``, ``C > 1``.
-        target: integer labels of shape ``(...)``, or one-hot vectors or class probabilities of
-            shape ``(..., C)``.
+        target: integer labels in ``[0, C)`` of shape ``(...)``, or one-hot vectors or class
+            probabilities of shape ``(..., C)``.
 
     Raises:
-        ValueError: for any other target shape, naming both shapes.
+        ValueError: for any other target shape, naming both shapes; for concrete labels
+            outside ``[0, C)`` or one-hot values outside ``[0, 1]``, naming a bad value.
 
     Example (the source's cat score, softmax probability 0.13):
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -143,20 +231,21 @@ def softmax_cross_entropy(logits: jax.Array, target: jax.Array) -> jax.Array:
         >>> round(float(loss), 2)
         2.04
     """
-    logits = _multiclass(logits)
+    logits = jnp.asarray(logits)
     if is_one_hot(logits, target):
         target = jnp.asarray(target).astype(logits.dtype)
         return jnp.mean(optax.losses.softmax_cross_entropy(logits, target))
     return jnp.mean(optax.losses.softmax_cross_entropy_with_integer_labels(logits, target))
 
 
-@Composable
+@_loss(_check_binary_labels)
 def hinge(scores: jax.Array, target: jax.Array) -> jax.Array:
     """Binary hinge loss, ``max(0, 1 - t * s)`` with ``t`` in {-1, +1}.
 
     Args:
         scores: one score per example, shape ``(N,)`` or ``(N, 1)``.
-        target: labels in {0, 1} or {-1, +1} (class 1 is ``t = +1``), shape ``(N,)`` or ``(N, 1)``.
+        target: labels in {0, 1} or {-1, +1} (class 1 is ``t = +1``, class 0 ``t = -1``),
+            shape ``(N,)`` or ``(N, 1)``.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -168,7 +257,7 @@ def hinge(scores: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(optax.losses.hinge_loss(scores, signs))
 
 
-@Composable
+@_loss(_check_multiclass)
 def multiclass_hinge(scores: jax.Array, target: jax.Array, margin: float = 1.0) -> jax.Array:
     """The multi-class SVM loss, ``sum_{j != y} max(0, s_j - s_y + margin)`` per example.
 
@@ -177,7 +266,8 @@ def multiclass_hinge(scores: jax.Array, target: jax.Array, margin: float = 1.0) 
 
     Args:
         scores: class scores of shape ``(..., C)``, ``C > 1``.
-        target: integer labels of shape ``(...)`` or one-hot vectors of shape ``(..., C)``.
+        target: integer labels in ``[0, C)`` of shape ``(...)`` or one-hot vectors of shape
+            ``(..., C)``.
         margin: the margin delta by which the true score should beat every other.
 
     Example (the source's three samples, per-sample losses 2.9, 0.0 and 12.9):
@@ -186,7 +276,7 @@ def multiclass_hinge(scores: jax.Array, target: jax.Array, margin: float = 1.0) 
         >>> round(float(jn.losses.multiclass_hinge(scores, jnp.array([0, 1, 2]))), 2)
         5.27
     """
-    scores = _multiclass(scores)
+    scores = jnp.asarray(scores)
     labels = class_labels(scores, target)
     true_score = jnp.take_along_axis(scores, labels[..., None], axis=-1)
     violations = jax.nn.relu(scores - true_score + margin)

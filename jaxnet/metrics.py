@@ -3,13 +3,27 @@
 Predictions are scores or logits. ``pred`` of shape ``(..., C)`` with ``C > 1`` is a multi-class
 prediction (the class is the argmax); ``pred`` of shape ``(N,)`` or ``(N, 1)`` is binary (one logit
 per example, class 1 when positive). The helpers below read targets the same way for the metrics
-and for the classification losses in :mod:`jaxnet.losses`.
+and for the classification losses in :mod:`jaxnet.losses`:
+
+* multi-class: integer labels in ``[0, C)`` of shape ``(...)``, or one-hot vectors or class
+  probabilities (values in ``[0, 1]``) of shape ``(..., C)``;
+* binary: labels in {0, 1}, labels in {-1, +1} (``-1`` means class 0), or, where a loss or metric
+  says so, probabilities of class 1 in ``[0, 1]``; of shape ``(N,)`` or ``(N, 1)``. The probability
+  of class 1 is ``0`` for ``-1`` and the target itself otherwise; the class is 1 when that exceeds
+  0.5.
+
+Concrete targets with other values are a ValueError naming a bad value; traced ones are checked
+under :func:`jaxnet.debug_checks` (see :mod:`jaxnet.checks`).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from jaxnet.checks import check_values
+
+BINARY_LABELS = "labels 0 / 1 or -1 / +1 (-1 meaning class 0)"
 
 
 def is_binary(pred: jax.Array) -> bool:
@@ -31,19 +45,25 @@ def binary_targets(pred: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.A
     Raises:
         ValueError: when ``pred`` has more than one logit per example, or the shapes disagree.
     """
-    pred, target = jnp.asarray(pred), jnp.asarray(target)
+    batch = _binary_batch(pred, target)
+    return jnp.reshape(pred, batch), jnp.reshape(target, batch)
+
+
+def _binary_batch(pred, target) -> tuple[int, ...]:
+    """The batch shape of a binary prediction and its target; a ValueError if they disagree."""
+    pred_shape, target_shape = tuple(jnp.shape(pred)), tuple(jnp.shape(target))
     if not is_binary(pred):
         raise ValueError(
             f"expected one logit per example, shape (N,) or (N, 1), got predictions of shape "
-            f"{pred.shape}: {pred.shape[-1]} scores per example, a multi-class prediction"
+            f"{pred_shape}: {pred_shape[-1]} scores per example, a multi-class prediction"
         )
-    batch = pred.shape[:-1] if pred.ndim >= 2 else pred.shape
-    if target.shape not in (batch, batch + (1,)):
+    batch = pred_shape[:-1] if len(pred_shape) >= 2 else pred_shape
+    if target_shape not in (batch, batch + (1,)):
         raise ValueError(
             f"expected binary targets of shape {batch} or {batch + (1,)} for predictions of "
-            f"shape {pred.shape}, got targets of shape {target.shape}"
+            f"shape {pred_shape}, got targets of shape {target_shape}"
         )
-    return pred.reshape(batch), target.reshape(batch)
+    return batch
 
 
 def is_positive(target: jax.Array) -> jax.Array:
@@ -52,6 +72,74 @@ def is_positive(target: jax.Array) -> jax.Array:
     A target counts as class 1 when it exceeds 0.5, which reads all three encodings alike.
     """
     return jnp.asarray(target).astype(jnp.float32) > 0.5
+
+
+def positive_probability(target: jax.Array, dtype) -> jax.Array:
+    """The probability of class 1 that each binary target stands for, as ``dtype``.
+
+    ``-1`` (class 0 in the {-1, +1} encoding) becomes 0; 0, 1 and probabilities stay as they are.
+    """
+    target = jnp.asarray(target).astype(dtype)
+    return jnp.where(target == -1, jnp.zeros_like(target), target)
+
+
+def check_binary_targets(
+    pred: jax.Array, target: jax.Array, name: str, *, probabilities: bool
+) -> None:
+    """Checks a binary target's shape against ``pred`` and its values.
+
+    Args:
+        pred: the predictions, or anything with their ``shape`` (a ``jax.ShapeDtypeStruct``).
+        target: the targets, concrete or traced (see :func:`jaxnet.checks.check_values`).
+        name: the loss or metric, for the message.
+        probabilities: whether probabilities in ``[0, 1]`` are accepted besides the labels.
+
+    Raises:
+        ValueError: naming both shapes, or a bad value.
+    """
+    _binary_batch(pred, target)
+    if probabilities:
+        check_values(
+            target,
+            lambda t: (t == -1) | ((t >= 0) & (t <= 1)),
+            f"{name}: targets must be {BINARY_LABELS} or probabilities of class 1 in [0, 1]",
+        )
+    else:
+        check_values(
+            target, lambda t: (t == -1) | (t == 0) | (t == 1), f"{name}: targets must be "
+            f"{BINARY_LABELS}",
+        )
+
+
+def check_multiclass_targets(pred: jax.Array, target: jax.Array, name: str) -> None:
+    """Checks multi-class targets' shape and dtype against ``pred`` (as :func:`is_one_hot` does)
+    and their values: integer labels in ``[0, C)``, one-hot or probability values in ``[0, 1]``.
+
+    Args:
+        pred: the scores ``(..., C)``, or anything with their ``shape``.
+        target: the targets, concrete or traced (see :func:`jaxnet.checks.check_values`).
+        name: the loss or metric, for the message.
+    """
+    if is_one_hot(pred, target):
+        check_values(
+            target, lambda t: (t >= 0) & (t <= 1),
+            f"{name}: one-hot or probability targets must lie in [0, 1]",
+        )
+    else:
+        classes = jnp.shape(pred)[-1]
+        check_values(
+            target, lambda t: (t >= 0) & (t < classes),
+            f"{name}: labels must be integers in [0, {classes}) for scores of {classes} classes",
+        )
+
+
+def check_targets(pred: jax.Array, target: jax.Array, name: str) -> None:
+    """The checks of :func:`accuracy`: binary targets (probabilities included) for one logit per
+    example, multi-class targets otherwise."""
+    if is_binary(pred):
+        check_binary_targets(pred, target, name, probabilities=True)
+    else:
+        check_multiclass_targets(pred, target, name)
 
 
 def is_one_hot(pred: jax.Array, target: jax.Array) -> bool:
@@ -104,12 +192,15 @@ def accuracy(pred: jax.Array, target: jax.Array) -> jax.Array:
     Args:
         pred: scores or logits of shape ``(..., C)`` (multi-class, class = argmax), or one logit
             per example of shape ``(N,)`` or ``(N, 1)`` (binary, class 1 when positive).
-        target: for multi-class, integer labels of shape ``(...)`` or one-hot vectors of shape
-            ``(..., C)``; for binary, labels in {0, 1} or {-1, +1} (or probabilities, rounded at
-            0.5) of shape ``(N,)`` or ``(N, 1)``.
+        target: for multi-class, integer labels in ``[0, C)`` of shape ``(...)`` or one-hot
+            vectors of shape ``(..., C)``; for binary, labels in {0, 1} or {-1, +1} (or
+            probabilities, rounded at 0.5) of shape ``(N,)`` or ``(N, 1)``.
 
     Returns:
         A float32 scalar in [0, 1], the mean over all batch axes.
+
+    Raises:
+        ValueError: for targets of another shape, or concrete targets of other values.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -119,4 +210,5 @@ def accuracy(pred: jax.Array, target: jax.Array) -> jax.Array:
         >>> jn.metrics.accuracy(jnp.array([2.0, -1.0]), jnp.array([1, 1]))
         Array(0.5, dtype=float32)
     """
+    check_targets(pred, target, "accuracy")
     return jnp.mean(correct(pred, target).astype(jnp.float32))

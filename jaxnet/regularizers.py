@@ -16,6 +16,10 @@ only the pytree's structure and shapes, so it runs once at trace time under ``ja
 
 Penalties are :class:`~jaxnet.composable.Composable`, so they add and scale:
 ``l2(1e-3) + l1(1e-4, where="dense_0")`` is again a penalty.
+
+Strengths are checked when the penalty is built: a negative, NaN or infinite strength is a
+ValueError, a string or other non-number a TypeError. A traced strength (swept under ``vmap``)
+passes unchecked.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxnet.composable import Composable
+from jaxnet.validation import nonnegative_number
 
 PyTree = Any
 Where = None | str | Sequence[str] | Callable[[str, jax.Array], bool]
@@ -36,8 +41,11 @@ Where = None | str | Sequence[str] | Callable[[str, jax.Array], bool]
 def l1(strength: float = 1.0, where: Where = None) -> Composable:
     """The L1 penalty, ``strength * sum |w|`` over the selected leaves; it favours sparse weights.
 
+    Its gradient is ``strength * sign(w)`` with ``sign(0) = 0``, as in PyTorch and TensorFlow, so
+    a weight at exactly 0 feels no push from the penalty (``jnp.abs`` alone would give it +1).
+
     Args:
-        strength: the factor lambda (a number or a scalar array, traced ones included).
+        strength: the factor lambda, ``>= 0`` (a number or a scalar array, traced ones included).
         where: which leaves to read; see the module docstring. Weight matrices by default.
 
     Returns:
@@ -49,10 +57,15 @@ def l1(strength: float = 1.0, where: Where = None) -> Composable:
         >>> jn.regularizers.l1(0.5)(params)
         Array(1.5, dtype=float32)
     """
+    nonnegative_number(strength, "l1 strength")
     select = _selector(where)
 
     def penalty(params: PyTree) -> jax.Array:
-        return strength * optax.tree_utils.tree_norm(select(params), ord=1)
+        # w * sign(w) is |w|; stopping the gradient through sign makes the derivative sign(w),
+        # 0 at w = 0, where jnp.abs's derivative is 1.
+        return strength * sum(
+            jnp.sum(w * jax.lax.stop_gradient(jnp.sign(w))) for w in select(params)
+        )
 
     return Composable(penalty, name=_describe("l1", (strength,), where))
 
@@ -65,7 +78,7 @@ def l2(strength: float = 1.0, where: Where = None) -> Composable:
     ``l2(0.001)`` has no 1/2, so it equals ``l2(0.002)`` here.
 
     Args:
-        strength: the factor lambda (a number or a scalar array, traced ones included).
+        strength: the factor lambda, ``>= 0`` (a number or a scalar array, traced ones included).
         where: which leaves to read; see the module docstring. Weight matrices by default.
 
     Returns:
@@ -77,6 +90,7 @@ def l2(strength: float = 1.0, where: Where = None) -> Composable:
         >>> jn.regularizers.l2(0.5)(params)
         Array(1.25, dtype=float32)
     """
+    nonnegative_number(strength, "l2 strength")
     select = _selector(where)
 
     def penalty(params: PyTree) -> jax.Array:
@@ -91,8 +105,8 @@ def elastic_net(l1_strength: float, l2_strength: float, where: Where = None) -> 
     ``l1_strength * sum |w| + l2_strength * 1/2 * sum w^2``.
 
     Args:
-        l1_strength: the factor of the L1 term.
-        l2_strength: the factor of the L2 term.
+        l1_strength: the factor of the L1 term, ``>= 0``.
+        l2_strength: the factor of the L2 term, ``>= 0``.
         where: which leaves to read; see the module docstring. Weight matrices by default.
 
     Returns:
@@ -104,6 +118,8 @@ def elastic_net(l1_strength: float, l2_strength: float, where: Where = None) -> 
         >>> jn.regularizers.elastic_net(0.5, 0.5)(params)
         Array(2.75, dtype=float32)
     """
+    nonnegative_number(l1_strength, "elastic_net l1_strength")
+    nonnegative_number(l2_strength, "elastic_net l2_strength")
     both = l1(l1_strength, where) + l2(l2_strength, where)
     return Composable(both, name=_describe("elastic_net", (l1_strength, l2_strength), where))
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet.composable import Composable
+from jaxnet.composable import Composable, atoms
 
 
 @Composable
@@ -122,3 +122,16 @@ def test_only_functions_can_be_wrapped():
 def test_composables_are_hashable_so_they_can_be_static_arguments_of_jit():
     step = jax.jit(lambda loss, p, t: loss(p, t), static_argnums=0)
     np.testing.assert_allclose(step(square_error + abs_error, PRED, TARGET), SQ + AB, rtol=1e-6)
+
+
+def test_atoms_are_the_functions_an_expression_is_made_of_left_to_right():
+    f, g = Composable(jnp.sin, name="f"), Composable(jnp.cos, name="g")
+
+    def plain(x):
+        return x
+
+    expression = 2.0 * f - (g + plain) / 3.0 + -f
+    assert [atom.name for atom in atoms(expression)] == ["f", "g", "plain", "f"]
+    assert atoms(expression)[0] is f and atoms(expression)[2].fn is plain
+    assert atoms(Composable(f + g, name="both")) == (f, g)
+    assert atoms(f) == (f,) and atoms(plain) == (plain,)

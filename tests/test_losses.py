@@ -5,6 +5,7 @@ import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.experimental import checkify
 from jax.test_util import check_grads
 
 import jaxnet as jn
@@ -286,3 +287,135 @@ def test_regression_losses_refuse_to_broadcast_targets(loss):
 
 def test_regression_losses_cast_integer_targets_to_the_predictions_dtype():
     assert float(L.mse(jnp.array([1.0, 3.0]), jnp.array([1, 1]))) == pytest.approx(2.0)
+
+
+def test_binary_losses_read_minus_one_as_class_zero():
+    signs = 2 * BINARY - 1
+    for loss in (L.binary_cross_entropy, L.hinge, L.zero_one):
+        assert float(loss(LOGITS, signs)) == pytest.approx(float(loss(LOGITS, BINARY)), rel=1e-6)
+    # Read as the number -1, the cross-entropy of a target -1 falls without bound as z grows.
+    far = L.binary_cross_entropy(jnp.array([100.0]), jnp.array([-1]))
+    assert float(far) == pytest.approx(100.0, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss, pred, target, message",
+    [
+        (L.softmax_cross_entropy, SCORES, jnp.array([0, -1, 2]),
+         r"softmax_cross_entropy: labels must be integers in \[0, 3\) for scores of 3 classes; "
+         r"found -1 at index \(1,\)"),
+        (L.softmax_cross_entropy, SCORES, jnp.array([0, 1, 3]), r"\[0, 3\).*found 3 at index"),
+        (L.multiclass_hinge, SCORES, np.array([5, 1, 2]),
+         r"multiclass_hinge: labels must be integers in \[0, 3\).*found 5 at index \(0,\)"),
+        (L.zero_one, SCORES, jnp.array([0, 1, 7]), r"zero_one: labels .*found 7"),
+        (L.softmax_cross_entropy, SCORES, jnp.array([[0.5, 0.5, 0.0], [0, 1, 0], [0, 2.0, -1.0]]),
+         r"one-hot or probability targets must lie in \[0, 1\]; found 2\.0 at index \(2, 1\)"),
+        (L.binary_cross_entropy, LOGITS, jnp.array([1.0, 0.0, 2.0, 1.0]),
+         r"binary_cross_entropy: targets must be labels 0 / 1 or -1 / \+1 \(-1 meaning class "
+         r"0\) or probabilities of class 1 in \[0, 1\]; found 2\.0 at index \(2,\)"),
+        (L.binary_cross_entropy, LOGITS, jnp.array([1.0, -0.5, 0.0, 1.0]), r"found -0\.5"),
+        (L.binary_cross_entropy, LOGITS, jnp.array([1.0, np.nan, 0.0, 1.0]), r"found nan"),
+        (L.hinge, LOGITS, jnp.array([1, 0, 2, 1]),
+         r"hinge: targets must be labels 0 / 1 or -1 / \+1 \(-1 meaning class 0\); found 2"),
+        (L.hinge, LOGITS, jnp.array([1.0, 0.5, 0.0, 1.0]), r"hinge: .*found 0\.5"),
+        (L.zero_one, LOGITS, jnp.array([3, 0, 0, 1]), r"zero_one: .*found 3"),
+    ],
+)
+def test_concrete_targets_of_other_values_are_a_value_error_naming_the_value(
+    loss, pred, target, message
+):
+    with pytest.raises(ValueError, match=message):
+        loss(pred, target)
+    # A target closed over by a jitted function is concrete too.
+    with pytest.raises(ValueError, match=message):
+        jax.jit(lambda p: loss(p, target))(pred)
+    with pytest.raises(ValueError, match=message):
+        L.check_targets(loss, pred.shape, np.asarray(target))
+
+
+def test_traced_targets_are_unchecked_outside_debug_checks():
+    # Without the checked mode a traced label is not read (here label 3 indexes past the end).
+    value = jax.jit(L.multiclass_hinge)(SCORES, jnp.array([0, 1, 3]))
+    assert value.shape == ()
+
+
+@pytest.fixture
+def checked():
+    """``checkify.checkify(f)`` traced under ``jn.debug_checks()``; returns the error message."""
+
+    def run(f, *args):
+        with jn.debug_checks():
+            error, _ = checkify.checkify(f)(*args)
+        return error.get()
+
+    return run
+
+
+BAD_LABELS = jnp.array([0, 1, 3])
+
+
+def test_debug_checks_catch_traced_labels_under_jit(checked):
+    message = checked(jax.jit(L.softmax_cross_entropy), SCORES, BAD_LABELS)
+    assert "softmax_cross_entropy: labels must be integers in [0, 3)" in message
+    assert "found 3 at flat index 2" in message
+    assert checked(jax.jit(L.softmax_cross_entropy), SCORES, LABELS) is None
+
+
+def test_debug_checks_catch_traced_labels_under_grad_vmap_and_scan(checked):
+    def grad_of_loss(scores, labels):
+        return jax.grad(lambda s: L.multiclass_hinge(s, labels))(scores)
+
+    assert "found 3" in checked(jax.jit(grad_of_loss), SCORES, BAD_LABELS)
+    assert checked(jax.jit(grad_of_loss), SCORES, LABELS) is None
+
+    batched = jax.vmap(L.softmax_cross_entropy)
+    stacked = jnp.stack([LABELS, BAD_LABELS])
+    assert "found 3" in checked(batched, jnp.stack([SCORES, SCORES]), stacked)
+
+    def scanned(scores, labels):
+        def step(total, batch):
+            return total + L.binary_cross_entropy(*batch), None
+
+        return jax.lax.scan(step, 0.0, (scores, labels))[0]
+
+    targets = jnp.array([[1, 0, 0, 1], [1, -1, 1, 1], [0, 1, 2, 0]])
+    message = checked(scanned, jnp.stack([LOGITS] * 3), targets)
+    assert "binary_cross_entropy: targets must be" in message and "found 2" in message
+    assert checked(scanned, jnp.stack([LOGITS] * 3), targets[:2].repeat(2, axis=0)[:3]) is None
+
+
+def test_debug_checks_retrace_functions_compiled_before_and_after_them():
+    hinge = jax.jit(L.hinge)
+    bad = jnp.array([1, 0, 2, 1])
+    hinge(LOGITS, BINARY)  # compiled, unchecked, before the context
+    with jn.debug_checks():
+        assert jn.checks.debugging()
+        error, _ = checkify.checkify(hinge)(LOGITS, bad)
+        assert "hinge: targets must be" in error.get()
+    assert not jn.checks.debugging()
+    # Traced again without the checks: the trace made inside the context is not reused.
+    assert float(hinge(LOGITS, bad)) >= 0.0
+    error, _ = checkify.checkify(hinge)(LOGITS, bad)
+    assert error.get() is None
+
+
+def test_check_targets_runs_the_checks_of_each_part_of_a_composed_loss():
+    loss = L.softmax_cross_entropy + 0.1 * L.multiclass_hinge
+    L.check_targets(loss, (3, 3), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels .*found 3"):
+        L.check_targets(loss, (3, 3), np.array([0, 1, 3]))
+    with pytest.raises(ValueError, match=r"multiclass_hinge: labels .*found -2"):
+        L.check_targets(0.5 * L.multiclass_hinge - L.mse, (3, 3), np.array([0, -2, 1]))
+    # Shapes and dtypes are checked as the loss checks them.
+    with pytest.raises(ValueError, match=r"expected targets of shape \(3,\)"):
+        L.check_targets(L.softmax_cross_entropy, (3, 3), np.zeros((3, 2), np.int32))
+    with pytest.raises(TypeError, match="integer dtype"):
+        L.check_targets(L.softmax_cross_entropy, (3, 3), np.zeros(3))
+    with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
+        L.check_targets(L.mse, (4, 1), np.zeros(4))
+    # A plain function has no checks.
+    L.check_targets(lambda pred, target: jnp.mean(pred), (3, 3), np.array([0, 1, 9]))
+    # Binary targets: -1 / +1 and probabilities pass.
+    L.check_targets(L.binary_cross_entropy, (4, 1), np.array([1, -1, 0.25, 0]))
+    with pytest.raises(ValueError, match=r"hinge: .*found 0\.25"):
+        L.check_targets(L.hinge, (4, 1), np.array([1, -1, 0.25, 0]))

@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxnet as jn
-from jaxnet.metrics import binary_targets, class_labels, correct, is_binary, is_one_hot
+from jaxnet.metrics import (
+    binary_targets,
+    class_labels,
+    correct,
+    is_binary,
+    is_one_hot,
+    is_positive,
+    positive_probability,
+)
 
 SCORES = jnp.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
 LABELS = jnp.array([0, 1, 2])
@@ -99,3 +107,26 @@ def test_binary_targets_of_another_shape_are_rejected_with_both_shapes():
 def test_binary_targets_refuse_multiclass_predictions():
     with pytest.raises(ValueError, match="one logit per example"):
         binary_targets(jnp.zeros((4, 3)), jnp.zeros(4))
+
+
+@pytest.mark.parametrize(
+    "pred, target, message",
+    [
+        (SCORES, jnp.array([0, 1, 3]), r"accuracy: labels must be integers in \[0, 3\) for scores "
+                                       r"of 3 classes; found 3 at index \(2,\)"),
+        (SCORES, jnp.array([-1, 1, 2]), r"found -1"),
+        (jnp.array([2.0, -1.0]), jnp.array([2, 0]), r"accuracy: targets must be labels 0 / 1 or "
+                                                     r"-1 / \+1.*found 2 at index \(0,\)"),
+        (jnp.array([2.0, -1.0]), jnp.array([0.5, -0.5]), r"found -0\.5"),
+    ],
+)
+def test_accuracy_refuses_concrete_targets_of_other_values(pred, target, message):
+    with pytest.raises(ValueError, match=message):
+        jn.metrics.accuracy(pred, target)
+
+
+def test_binary_targets_minus_one_is_class_zero_and_probability_one_half_is_class_zero():
+    np.testing.assert_array_equal(is_positive(jnp.array([-1, 0, 1, 0.5, 0.51])),
+                                  [False, False, True, False, True])
+    np.testing.assert_array_equal(positive_probability(jnp.array([-1, 0, 1, 0.25]), jnp.float32),
+                                  [0.0, 0.0, 1.0, 0.25])

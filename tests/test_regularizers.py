@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -205,3 +206,55 @@ def test_penalties_are_named_by_their_factory_and_arguments():
     penalty = R.l2(0.001, where=["dense_0", "dense_2"])
     assert repr(penalty) == "l2(0.001, where=['dense_0', 'dense_2'])"
     assert R.l2(0.5).__name__ == "l2(0.5)"
+
+
+def test_the_l1_gradient_at_zero_is_zero_as_sign_zero():
+    params = {"dense_0": {"w": jnp.array([[0.0, 2.0], [-3.0, 0.0]])}}
+    grads = jax.grad(R.l1(0.5))(params)
+    np.testing.assert_array_equal(grads["dense_0"]["w"], [[0.0, 0.5], [-0.5, 0.0]])
+    grads = jax.grad(R.elastic_net(0.5, 1.0))(params)
+    np.testing.assert_array_equal(grads["dense_0"]["w"], [[0.0, 2.5], [-3.5, 0.0]])
+
+
+def test_l1_with_sgd_keeps_a_zero_weight_at_zero():
+    optimizer = optax.sgd(0.1)
+    params = {"dense_0": {"w": jnp.array([[0.0, 1.0], [-1.0, 0.0]])}}
+    state = optimizer.init(params)
+    penalty = R.l1(1.0)
+    for _ in range(5):
+        updates, state = optimizer.update(jax.grad(penalty)(params), state)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(params["dense_0"]["w"], [[0.0, 0.5], [-0.5, 0.0]], atol=1e-6)
+    assert float(params["dense_0"]["w"][0, 0]) == 0.0 == float(params["dense_0"]["w"][1, 1])
+
+
+@pytest.mark.parametrize(
+    "build, error, message",
+    [
+        (lambda: R.l2(-1), ValueError, r"l2 strength must be a finite number >= 0, got -1"),
+        (lambda: R.l2(float("nan")), ValueError, r"l2 strength .* got nan"),
+        (lambda: R.l2(float("inf")), ValueError, r"l2 strength .* got inf"),
+        (lambda: R.l2("0.01"), TypeError, r"l2 strength must be a real number, got '0\.01'"),
+        (lambda: R.l1(-0.5), ValueError, r"l1 strength must be a finite number >= 0"),
+        (lambda: R.l1(float("nan")), ValueError, r"l1 strength"),
+        (lambda: R.l1(None), TypeError, r"l1 strength must be a real number, got None"),
+        (lambda: R.elastic_net(-1.0, 0.1), ValueError, r"elastic_net l1_strength"),
+        (lambda: R.elastic_net(0.1, float("nan")), ValueError, r"elastic_net l2_strength"),
+        (lambda: R.elastic_net(0.1, "1"), TypeError, r"elastic_net l2_strength must be a real"),
+        (lambda: R.l2(jnp.array([0.1, 0.2])), TypeError, r"l2 strength must be a real number"),
+    ],
+)
+def test_bad_strengths_fail_when_the_penalty_is_built(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_traced_strengths_of_every_penalty_sweep_under_vmap():
+    strengths = jnp.array([0.0, 1e-3, 1e-2])
+    l1 = jax.vmap(lambda s: R.l1(s)(PARAMS))(strengths)
+    np.testing.assert_allclose(l1, np.asarray(strengths) * l1_of(*KERNELS), rtol=1e-5)
+    both = jax.vmap(lambda s: R.elastic_net(s, 2 * s)(PARAMS))(strengths)
+    expected = np.asarray(strengths) * (l1_of(*KERNELS) + 2 * l2_of(*KERNELS))
+    np.testing.assert_allclose(both, expected, rtol=1e-5)
+    # Array strengths that are concrete are checked, and pass when valid.
+    assert float(R.l2(jnp.float32(0.5))(PARAMS)) == pytest.approx(0.5 * l2_of(*KERNELS), rel=1e-5)
