@@ -95,7 +95,7 @@ def check_values(values: Any, valid: Callable[[Any], Any], message: str) -> None
         if not ok.all():
             index = np.unravel_index(np.argmin(ok), ok.shape)
             raise ValueError(
-                f"{message}; found {array[index].item()!r} at index {tuple(map(int, index))}"
+                f"{message}; found {array[index]!s} at index {tuple(map(int, index))}"
             )
     elif debugging():
         array = jnp.asarray(values)

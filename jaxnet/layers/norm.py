@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
-from jaxnet.validation import nonnegative_number
+from jaxnet.validation import is_concrete, nonnegative_number
 
 
 def _check_features(x, params, state=None) -> None:
@@ -69,7 +69,7 @@ class BatchNorm(Layer):
 
     def __post_init__(self):
         nonnegative_number(self.momentum, "BatchNorm momentum")
-        if not self.momentum <= 1.0:
+        if is_concrete(self.momentum) and not self.momentum <= 1.0:
             raise ValueError(f"BatchNorm momentum must lie in [0, 1], got {self.momentum!r}")
         _check_epsilon(self)
 
