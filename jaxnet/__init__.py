@@ -55,6 +55,7 @@ from jaxnet.training import (
     NonFiniteError,
     Objective,
     RunState,
+    callbacks,
     evaluate,
     fit,
     objective,

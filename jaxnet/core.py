@@ -147,7 +147,7 @@ def check_entries(
     missing = [key for key in expected if key not in tree]
     if missing:
         raise LayerError(
-            f"{what} have no entry {missing[0]!r} (entries: {sorted(tree)}, expected: "
+            f"{what} {_has(what)} no entry {missing[0]!r} (entries: {sorted(tree)}, expected: "
             f"{list(expected)}); were the {what} built by another model?"
         )
     sizes: dict[str, int] = {}
@@ -168,6 +168,10 @@ def check_entries(
                 f"{what} built for a layer of other sizes?"
             )
     return sizes
+
+
+def _has(what: str) -> str:
+    return "have" if what == "params" else "has"
 
 
 def _layer_label(name: str, layer: Layer) -> str:
@@ -303,7 +307,7 @@ def _check_has_no_params(layer: Layer, params: Params, state: State, name: str, 
         if entry and name not in tree:
             shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), entry)
             raise LayerError(
-                f"{what} have no entry {name!r} for this layer, which holds {shapes} "
+                f"{what} {_has(what)} no entry {name!r} for this layer, which holds {shapes} "
                 f"(entries: {sorted(tree)}); were the {what} built by another model?"
             )
 

@@ -174,7 +174,7 @@ CASES = [
     Case("layers", "a layer's params without its kernel `w`", jn.LayerError,
          r"dense_0 \(Dense\): params have no entry 'w'", lambda tmp: _missing_kernel()),
     Case("layers", "state without `BatchNorm`'s running statistics", jn.LayerError,
-         r"batchnorm_0 \(BatchNorm\): state have no entry 'mean'",
+         r"batchnorm_0 \(BatchNorm\): state has no entry 'mean'",
          lambda tmp: _missing_state()),
     Case("layers", "params with entries that name no layer", jn.LayerError,
          r"params has entries \['a'\] that name no layer of this Sequential",

@@ -397,7 +397,7 @@ def test_params_of_a_model_with_other_widths_name_the_layer_and_both_shapes(laye
 def test_a_missing_state_entry_is_a_layer_error():
     model = jn.Sequential([jn.Dense(3), jn.BatchNorm()])
     params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
-    with pytest.raises(jn.LayerError, match=r"batchnorm_0 \(BatchNorm\): state have no entry "
+    with pytest.raises(jn.LayerError, match=r"batchnorm_0 \(BatchNorm\): state has no entry "
                                             r"'mean'"):
         model.apply(params, {"batchnorm_0": {"var": state["batchnorm_0"]["var"]}},
                     jnp.zeros((4, 2)))

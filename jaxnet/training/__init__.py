@@ -1,10 +1,12 @@
 """Training: the objective, the step, the compiled epoch, evaluation and ``fit``.
 
 Files follow the layers of the engine, lowest first: ``run_state`` (the names all share),
-``objective``, ``step``, ``epoch`` (the compiled epoch), ``evaluate``, ``checks`` (host-side input
-checks), ``resume`` (checkpoints of a run) and ``fit`` (the host loop).
+``hyperparams``, ``objective``, ``step``, ``epoch`` (the compiled epoch), ``evaluate``, ``checks``
+(host-side input checks), ``resume`` (checkpoints of a run), ``progress``, ``callbacks`` and
+``fit`` (the host loop).
 """
 
+from jaxnet.training import callbacks
 from jaxnet.training.evaluate import evaluate
 from jaxnet.training.fit import FitResult, NonFiniteError, fit
 from jaxnet.training.objective import Objective, objective

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
+from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
 from jaxnet.training.epoch import compiled_epoch
 from jaxnet.training.evaluate import evaluate_arrays
 from jaxnet.training.objective import Objective
+from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.run_state import (
     CONVERGED,
@@ -55,8 +57,8 @@ class FitResult:
             epoch's applied steps (in training mode, NaN for an epoch in which no step was
             applied), validation metrics are measured after the epoch in evaluation mode.
         stop_reason: ``"epochs"``, ``"patience"``, ``"converged"`` (every parameter changed by
-            less than epsilon) or ``"nonfinite"`` (a loss, gradient or update was NaN or
-            infinite).
+            less than epsilon), ``"nonfinite"`` (a loss, gradient or update was NaN or infinite)
+            or ``"callback"`` (a callback returned True).
         steps: the number of optimizer steps behind ``params``.
         run: the whole run state (what a checkpoint holds), to continue from.
     """
@@ -88,6 +90,8 @@ def fit(
     opt_state: optax.OptState | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
+    evaluate_train: bool = False,
+    callbacks: Sequence[Callback] = (),
     verbose: bool = True,
 ) -> FitResult:
     """Trains for up to ``epochs`` epochs, each one compiled ``lax.scan`` over shuffled batches.
@@ -118,7 +122,12 @@ def fit(
             checkpoint of this run, training continues from the latest one, and ends with the
             parameters an uninterrupted run would have, bit for bit.
         checkpoint_every: save every this many epochs (and always at the end).
-        verbose: show a progress bar over epochs.
+        evaluate_train: also evaluate the training set in evaluation mode after every epoch
+            (``train_`` metrics: dropout off, BatchNorm's running statistics), beside the
+            ``loss`` and metrics averaged over the epoch's steps in training mode.
+        callbacks: functions ``callback(epoch, history, run)`` called at the end of every
+            epoch; one that returns True stops training (see :mod:`jaxnet.training.callbacks`).
+        verbose: show progress: a bar in a terminal or notebook, a line per epoch in a log file.
 
     Returns:
         A :class:`FitResult`. A NaN or infinite loss, gradient or update stops training with a
@@ -144,7 +153,13 @@ def fit(
     run = start_run(params, state, opt_state, _typed_key(key), keep_best=restore_best)
     settings.update(restore_best=bool(restore_best), n_examples=int(x.shape[0]),
                     validation=validation is not None)
+    callbacks = tuple(callbacks)
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(f"callbacks must be functions (epoch, history, run) -> bool | None, "
+                            f"got {callback!r}")
     loop = _Loop(objective, optimizer, x, y, validation, settings, verbose)
+    loop.callbacks, loop.evaluate_train = callbacks, bool(evaluate_train)
     if checkpoint_dir is not None:
         loop.writer = CheckpointWriter(checkpoint_dir, settings)
         run, loop.history = resume(loop.writer, run, settings)
@@ -177,13 +192,14 @@ class _Loop:
         self.monitor = "val_loss" if validation is not None else "loss"
         self.previous_start: RunState | None = None
         self.stopping: Stopping | None = None
+        self.callbacks: tuple[Callback, ...] = ()
+        self.evaluate_train = False
 
     def run(self, run: RunState) -> FitResult:
         total = self.settings["epochs"]
         reason = _terminal_reason(run, total)
         self.stopping = run.stopping
-        bar = tqdm(total=total, initial=min(int(run.epoch), total), disable=not self.verbose,
-                   unit="epoch")
+        bar = Progress(total, min(int(run.epoch), total), enabled=self.verbose)
         pending, clock = None, time.perf_counter()
         while reason is None:
             dispatched = None
@@ -193,9 +209,7 @@ class _Loop:
             if pending is not None:
                 run, reason = self._finish(*pending, elapsed=time.perf_counter() - clock)
                 clock = time.perf_counter()
-                bar.update(1)
-                bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in self.history.items()
-                                 if k != "time"})
+                bar.update({name: values[-1] for name, values in self.history.items()})
                 if reason is None and int(run.epoch) >= total:
                     reason = "epochs"
                 if reason is not None:
@@ -212,29 +226,29 @@ class _Loop:
     def _dispatch(self, start: RunState):
         """Dispatches one epoch and its validation; nothing here waits for the device."""
         outputs = self.epoch(dataclasses.replace(start, stopping=None), self.x, self.y)
-        validation = None
-        if self.validation is not None:
-            validation = evaluate_arrays(self.objective, outputs[0].params, outputs[0].state,
-                                         *self.validation)
-        return outputs, validation
+        return outputs, self._evaluations(outputs[0])
 
-    def _finish(self, start: RunState, outputs, validation, *, elapsed: float):
-        """Reads one dispatched epoch: guard, history, stopping, checkpoint."""
+    def _evaluations(self, run: RunState) -> dict[str, Any]:
+        """The evaluations after an epoch, dispatched: validation set, and training set if asked."""
+        sets = {"val": self.validation, "train": (self.x, self.y) if self.evaluate_train else None}
+        return {prefix: evaluate_arrays(self.objective, run.params, run.state, *data)
+                for prefix, data in sets.items() if data is not None}
+
+    def _finish(self, start: RunState, outputs, evaluations, *, elapsed: float):
+        """Reads one dispatched epoch: guard, history, stopping, callbacks, checkpoint."""
         run, metrics, info = outputs
         reason = None
         if not bool(info["finite"]):
             run, metrics, ran = self._recover(start)
             reason = "nonfinite"
-            if self.validation is not None:
-                validation = evaluate_arrays(self.objective, run.params, run.state,
-                                             *self.validation)
+            evaluations = self._evaluations(run)
         else:
             ran = info["ran"]
             if int(run.status) == CONVERGED:
                 reason = "converged"
         record = _means(metrics, ran)
-        if validation is not None:
-            record.update((f"val_{name}", float(v)) for name, v in validation.items())
+        for prefix, values in evaluations.items():
+            record.update((f"{prefix}_{name}", float(v)) for name, v in values.items())
         record["time"] = elapsed
         for name, value in record.items():
             self.history.setdefault(name, []).append(value)
@@ -242,6 +256,10 @@ class _Loop:
         run = dataclasses.replace(run, stopping=self.stopping)
         if reason is None and patience_over:
             reason = "patience"
+        stop_asked = [bool(callback(int(run.epoch), self.history, run))
+                      for callback in self.callbacks]
+        if reason is None and any(stop_asked):
+            reason = "callback"
         if self.writer is not None:
             self.writer.save(run, self.history, reason)
         self.previous_start = start
