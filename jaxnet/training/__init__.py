@@ -12,3 +12,4 @@ from jaxnet.training.fit import FitResult, NonFiniteError, fit
 from jaxnet.training.objective import Objective, objective
 from jaxnet.training.run_state import RunState, Stopping
 from jaxnet.training.step import train_step
+from jaxnet.training.sweep import SweepResult, Trial, grid, sweep, zipped

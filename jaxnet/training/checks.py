@@ -158,35 +158,13 @@ def _compare(what: str, tree: Any, expected: Any) -> None:
 
 
 def _check_targets(objective: Objective, pred_shape: tuple, y: jax.Array, what: str) -> None:
-    """Labels against the model's outputs and the loss's accepted values."""
-    from jaxnet import losses
+    """Targets against the model's outputs, by the loss's own rules (``check_targets``)."""
+    from jaxnet.losses import check_targets
 
-    check = getattr(losses, "check_targets", None)
     try:
-        if check is not None:
-            check(objective.loss, pred_shape, y)
-        else:
-            _check_class_labels(pred_shape, y)
+        check_targets(objective.loss, pred_shape, y)
     except (ValueError, TypeError) as error:
         raise type(error)(f"{what}: {error}") from None
-
-
-def _check_class_labels(pred_shape: tuple, y: jax.Array) -> None:
-    classes = pred_shape[-1] if pred_shape else 1
-    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == len(pred_shape) - 1 and classes > 1:
-        low, high = int(jnp.min(y)), int(jnp.max(y))
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
-            raise ValueError(
-                f"labels must lie in [0, {classes}) for a model with {classes} outputs; "
-                f"found label {bad}"
-            )
-    elif y.ndim == len(pred_shape) and y.shape[-1] != classes and classes > 1:
-        raise ValueError(
-            f"targets of shape {tuple(y.shape)} do not match the model's {classes} outputs "
-            f"(expected integer labels of shape ({y.shape[0]},) or one-hot targets of shape "
-            f"({y.shape[0]}, {classes}))"
-        )
 
 
 def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:

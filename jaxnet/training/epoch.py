@@ -63,8 +63,13 @@ def make_epoch(
     batch_size: int,
     epsilon: float | None,
     guarded: bool,
+    gather: str = "epoch",
 ) -> Callable:
     """The epoch as a pure function ``epoch(run, x, y) -> (run, metrics, info)``.
+
+    ``gather="epoch"`` copies the epoch's shuffled examples into contiguous batches once, before
+    the scan; ``"step"`` gathers each batch inside its step, which needs no copy of the data set
+    (what a sweep of many configurations, each with its own order, wants).
 
     ``metrics`` holds each metric per step, shape ``(n_batches,)``, and ``info["ran"]`` whether
     each step was applied (after convergence or a discarded step, the rest are not).
@@ -76,10 +81,19 @@ def make_epoch(
     def epoch(run: RunState, x: jax.Array, y: jax.Array):
         n_batches = x.shape[0] // batch_size
         order, keys = epoch_randomness(run.key, run.epoch, x.shape[0], n_batches, batch_size)
-        batches = (jnp.take(x, order, axis=0), jnp.take(y, order, axis=0))
         model = (run.params, run.state, run.opt_state)
-        body = _guarded_step if guarded else _plain_step
-        step = functools.partial(body, objective, optimizer, epsilon)
+        body = functools.partial(_guarded_step if guarded else _plain_step, objective, optimizer,
+                                 epsilon)
+        if gather == "epoch":
+            batches, step = (jnp.take(x, order, axis=0), jnp.take(y, order, axis=0)), body
+        else:
+            batches = order
+
+            def step(carry, inputs):
+                indices, key = inputs
+                return body(carry, ((jnp.take(x, indices, axis=0),
+                                     jnp.take(y, indices, axis=0)), key))
+
         carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
         if guarded:
             carry.update(good=model, good_taken=carry["taken"], measured=jnp.asarray(False))

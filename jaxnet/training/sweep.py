@@ -1,0 +1,369 @@
+"""Sweeps: many configurations of one training run as one compiled, vmapped program.
+
+``jn.sweep(setup, configs, data, ...)`` calls ``setup(**config)`` for every configuration; each
+call returns a :class:`Trial` (objective, optimizer, initial parameters and state, key). The
+numbers inside the objectives and optimizers (learning rates, penalty strengths, dropout rates,
+any float) are taken out by :mod:`jaxnet.training.hyperparams` and stacked along a leading
+configuration axis, with the parameters, states and keys; the compiled epoch of ``fit`` is then
+``vmap``-ped over that axis. Configurations whose structure differs (another hidden width, another
+optimizer) form separate groups, each one vmapped program, each configuration exactly the model
+it describes.
+
+Early stopping acts per configuration: a configuration stopped by patience, by the epsilon rule
+or by a non-finite value keeps its parameters while the others go on, and a non-finite
+configuration is replayed under the per-step guard like ``fit``'s, so it keeps the last
+parameters whose loss was finite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnet.training.checks import _signature, check_data, check_fit_args
+from jaxnet.training.epoch import make_epoch
+from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
+from jaxnet.training.hyperparams import merge, split
+from jaxnet.training.objective import Objective
+from jaxnet.training.progress import Progress
+from jaxnet.training.run_state import NONFINITE, RUNNING, Params, RunState, State, start_run
+
+STOPPED = 3  # stopped by the host (patience): the device leaves the configuration unchanged
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One configuration's training run, as ``setup(**config)`` returns it."""
+
+    objective: Objective
+    optimizer: optax.GradientTransformation
+    params: Params
+    state: State
+    key: jax.Array
+
+
+def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every combination of the given values, the last axis varying fastest.
+
+    Example:
+        >>> for config in grid(lr=[0.1, 0.01], seed=[0, 1]):
+        ...     print(config)
+        {'lr': 0.1, 'seed': 0}
+        {'lr': 0.1, 'seed': 1}
+        {'lr': 0.01, 'seed': 0}
+        {'lr': 0.01, 'seed': 1}
+    """
+    for name, values in axes.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"grid axis {name!r} must be a non-empty list of values, got "
+                             f"{values!r}")
+    names = list(axes)
+    return [dict(zip(names, combination)) for combination in itertools.product(*axes.values())]
+
+
+def zipped(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Configurations taken position by position from lists of equal length.
+
+    Example:
+        >>> zipped(lr=[0.1, 0.01], l2=[0.0, 1e-4])
+        [{'lr': 0.1, 'l2': 0.0}, {'lr': 0.01, 'l2': 0.0001}]
+    """
+    lengths = {name: len(values) for name, values in axes.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"zipped needs lists of one length, got lengths {lengths}")
+    names = list(axes)
+    return [dict(zip(names, values)) for values in zip(*axes.values())]
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """What ``sweep`` returns: one entry per configuration, in the order of ``configs``.
+
+    Attributes:
+        configs: the configurations.
+        params, state: each configuration's final parameters and state.
+        histories: each configuration's history (as ``fit``'s; a stopped configuration's ends
+            where it stopped).
+        stop_reasons: ``"epochs"``, ``"patience"``, ``"converged"`` or ``"nonfinite"``.
+        steps: optimizer steps behind each configuration's parameters.
+    """
+
+    configs: list[dict[str, Any]]
+    params: list[Params]
+    state: list[State]
+    histories: list[dict[str, list[float]]]
+    stop_reasons: list[str]
+    steps: list[int]
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per configuration: its values, its last epoch's metrics and how it ended."""
+        return [{**config, **{name: values[-1] for name, values in history.items() if values},
+                 "epochs": len(history.get("loss", [])), "stop_reason": reason}
+                for config, history, reason in zip(self.configs, self.histories,
+                                                   self.stop_reasons)]
+
+    def best(self, metric: str = "val_loss", mode: str | None = None) -> int:
+        """The index of the configuration with the best final ``metric``; ``mode`` is ``"min"``
+        or ``"max"``, by default ``"max"`` for accuracies and ``"min"`` otherwise."""
+        mode = mode or ("max" if "accuracy" in metric else "min")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        finals = []
+        for history in self.histories:
+            if metric not in history:
+                raise KeyError(f"no metric {metric!r} in the histories; they hold "
+                               f"{sorted(history)}")
+            value = history[metric][-1] if history[metric] else math.nan
+            finals.append(value if math.isfinite(value) else math.inf * (1 if mode == "min"
+                                                                          else -1))
+        return int(np.argmin(finals) if mode == "min" else np.argmax(finals))
+
+    def stacked_params(self) -> Params:
+        """The parameters stacked along a leading configuration axis (configurations of one
+        structure only)."""
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *self.params)
+
+
+def sweep(
+    setup: Callable[..., Trial],
+    configs: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    train_data: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    validation_data: Any = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    epsilon: float | None = None,
+    chunk_size: int | None = None,
+    verbose: bool = True,
+) -> SweepResult:
+    """Trains every configuration, as few compiled programs as their structures allow.
+
+    Args:
+        setup: ``setup(**config) -> jn.Trial(objective, optimizer, params, state, key)``; build
+            the model, penalty and optimizer from the configuration's values there.
+        configs: a list of configurations (dicts of keyword arguments for ``setup``, e.g. from
+            :func:`grid` or :func:`zipped`), or a dict of lists, read as a grid.
+        train_data, epochs, batch_size, validation_data, patience, min_delta, epsilon: as for
+            ``jn.fit``, applied to every configuration.
+        chunk_size: the most configurations trained at once. Memory grows with it: each
+            configuration holds its parameters, optimizer state and activations of one batch
+            (about ``(3 to 4) x params + batch activations``); the data set is shared. By default
+            all of a group at once.
+        verbose: show progress per epoch.
+
+    Returns:
+        A :class:`SweepResult`.
+    """
+    configs = grid(**configs) if isinstance(configs, Mapping) else [dict(c) for c in configs]
+    if not configs:
+        raise ValueError("configs is empty: give at least one configuration")
+    _check_values(configs)
+    trials = [_trial(setup, config, index) for index, config in enumerate(configs)]
+    x, y = check_data(trials[0].objective, trials[0].params, trials[0].state, train_data,
+                      "train_data")
+    settings = check_fit_args(epochs=epochs, batch_size=batch_size, n_examples=x.shape[0],
+                              patience=patience, min_delta=min_delta, epsilon=epsilon,
+                              checkpoint_every=1)
+    if chunk_size is not None:
+        from jaxnet.validation import positive_int
+
+        chunk_size = positive_int(chunk_size, "chunk_size")
+    groups: dict[Any, list[int]] = {}
+    for index, trial in enumerate(trials):
+        structure = (split(trial.objective)[0], split(trial.optimizer)[0],
+                     _signature(trial.params), _signature(trial.state))
+        groups.setdefault(structure, []).append(index)
+    validation = None
+    outcomes: dict[int, tuple] = {}
+    for members in groups.values():
+        first = trials[members[0]]
+        x, y = check_data(first.objective, first.params, first.state, (x, y), "train_data")
+        if validation_data is not None:
+            validation = check_data(first.objective, first.params, first.state,
+                                    validation_data, "validation_data")
+        size = chunk_size or len(members)
+        for start in range(0, len(members), size):
+            chunk = members[start:start + size]
+            results = _Chunk([trials[i] for i in chunk], x, y, validation, settings,
+                             verbose).run()
+            outcomes.update(zip(chunk, results))
+    ordered = [outcomes[i] for i in range(len(trials))]
+    return SweepResult(configs, *(list(column) for column in zip(*ordered)))
+
+
+def _check_values(configs: list[dict[str, Any]]) -> None:
+    """Refuses non-finite numbers, and negative learning or dropout rates, before compiling."""
+    for index, config in enumerate(configs):
+        for name, value in config.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                continue
+            if not math.isfinite(float(value)):
+                raise ValueError(f"configuration {index} {config}: {name} must be finite, got "
+                                 f"{value!r}")
+            rate = name in ("lr", "learning_rate", "dropout") or name.endswith("_rate")
+            if rate and value < 0:
+                raise ValueError(f"configuration {index} {config}: {name} is a rate and must be "
+                                 f">= 0, got {value!r}")
+
+
+def _trial(setup: Callable[..., Trial], config: dict[str, Any], index: int) -> Trial:
+    try:
+        trial = setup(**config)
+    except TypeError as error:
+        raise TypeError(f"configuration {index} {config}: setup(**config) failed: {error}; "
+                        "are the names of the configuration setup's parameters?") from error
+    if not isinstance(trial, Trial):
+        raise TypeError(f"setup must return jn.Trial(objective, optimizer, params, state, key), "
+                        f"got {type(trial).__name__} for configuration {index}")
+    return trial
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _select(mask: np.ndarray, new: Any, old: Any) -> Any:
+    """Per configuration (the leading axis), ``new`` where ``mask`` is set, else ``old``."""
+    mask = jnp.asarray(mask)
+
+    def choose(a, b):
+        return jax.lax.select(jnp.broadcast_to(mask.reshape((-1,) + (1,) * (a.ndim - 1)),
+                                               a.shape), a, b)
+
+    return jax.tree.map(choose, new, old)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _epochs(skeletons, batch_size, guarded, values, runs, x, y):
+    def one(values, run):
+        objective, optimizer, epsilon = (merge(s, v) for s, v in zip(skeletons, values))
+        epoch = make_epoch(objective, optimizer, batch_size, epsilon, guarded, gather="step")
+        new, metrics, info = epoch(run, x, y)
+        frozen = run.status != RUNNING
+        keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(frozen, b, a))
+        new = dataclasses.replace(new, params=keep(new.params, run.params),
+                                  state=keep(new.state, run.state),
+                                  opt_state=keep(new.opt_state, run.opt_state),
+                                  epoch=jnp.where(frozen, run.epoch, new.epoch),
+                                  step=jnp.where(frozen, run.step, new.step),
+                                  status=jnp.where(frozen, run.status, new.status))
+        return new, metrics, info
+
+    return jax.vmap(one)(values, runs)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _evaluations(skeleton, batch_size, values, params, state, x, y):
+    def one(values, params, state):
+        return _evaluate(merge(skeleton, values), batch_size, params, state, x, y)
+
+    return jax.vmap(one)(values, params, state)
+
+
+class _Chunk:
+    """Configurations of one structure trained together: the host loop of a sweep."""
+
+    def __init__(self, trials: list[Trial], x, y, validation, settings, verbose):
+        self.x, self.y, self.validation, self.settings = x, y, validation, settings
+        pieces = [[split(t.objective), split(t.optimizer), split(settings["epsilon"])]
+                  for t in trials]
+        self.skeletons = tuple(skeleton for skeleton, _ in pieces[0])
+        self.values = tuple(
+            tuple(jnp.asarray(np.array([p[part][1][k] for p in pieces], np.float32))
+                  for k in range(len(pieces[0][part][1])))
+            for part in range(3))
+        self.runs = _stack([dataclasses.replace(
+            start_run(t.params, t.state, t.optimizer.init(t.params), t.key), stopping=None)
+            for t in trials])
+        self.count = len(trials)
+        self.verbose = verbose
+
+    def run(self) -> list[tuple]:
+        settings, count = self.settings, self.count
+        histories: list[dict[str, list[float]]] = [{} for _ in range(count)]
+        reasons = ["epochs"] * count
+        best, waited = np.full(count, np.inf), np.zeros(count, int)
+        previous = None
+        progress = Progress(settings["epochs"], enabled=self.verbose)
+        for _ in range(settings["epochs"]):
+            status = np.asarray(self.runs.status)
+            active = status == RUNNING
+            if not active.any():
+                break
+            start = self.runs
+            new, metrics, info = _epochs(self.skeletons, settings["batch_size"], False,
+                                         self.values, start, self.x, self.y)
+            ran = np.asarray(info["ran"])
+            bad = active & ~np.asarray(info["finite"])
+            if bad.any():
+                new, metrics, ran = self._recover(start, previous, new, metrics, ran, bad)
+            self.runs, previous = new, start
+            records = self._records(metrics, ran)
+            status = np.array(self.runs.status)
+            for c in np.flatnonzero(active):
+                for name, value in records[c].items():
+                    histories[c].setdefault(name, []).append(value)
+                monitor = records[c].get("val_loss", records[c]["loss"])
+                if monitor < best[c] - settings["min_delta"]:
+                    best[c], waited[c] = monitor, 0
+                else:
+                    waited[c] += 1
+                if status[c] == NONFINITE:
+                    reasons[c] = "nonfinite"
+                elif status[c] != RUNNING:
+                    reasons[c] = "converged"
+                elif settings["patience"] is not None and waited[c] >= settings["patience"]:
+                    reasons[c], status[c] = "patience", STOPPED
+            self.runs = dataclasses.replace(self.runs, status=jnp.asarray(status, jnp.int32))
+            progress.update({"best_loss": float(np.min(best)), "running": float(
+                np.sum(status == RUNNING)), "time": 0.0})
+        progress.close()
+        runs = self.runs
+        return [(jax.tree.map(lambda a, c=c: a[c], runs.params),
+                 jax.tree.map(lambda a, c=c: a[c], runs.state), histories[c], reasons[c],
+                 int(runs.step[c])) for c in range(count)]
+
+    def _records(self, metrics, ran) -> list[dict[str, float]]:
+        metrics = {name: np.asarray(values, np.float64) for name, values in metrics.items()}
+        counts = ran.sum(axis=1)
+        records = [{name: float(values[c][ran[c]].sum() / counts[c]) if counts[c] else math.nan
+                    for name, values in metrics.items()} for c in range(self.count)]
+        if self.validation is not None:
+            values = _evaluations(self.skeletons[0], min(EVAL_BATCH, self.validation[0].shape[0]),
+                                  self.values[0], self.runs.params, self.runs.state,
+                                  *self.validation)
+            for c in range(self.count):
+                records[c].update((f"val_{name}", float(v[c])) for name, v in values.items())
+        return records
+
+    def _recover(self, start, previous, new, metrics, ran, bad):
+        """Replays the epoch under the guard; configurations in ``bad`` keep the last
+        parameters whose loss was measured finite."""
+        _, guarded_metrics, info = _epochs(self.skeletons, self.settings["batch_size"], True,
+                                           self.values, start, self.x, self.y)
+        (model, taken, measured), base = info["good"], start
+        unmeasured = bad & ~np.asarray(measured)
+        if unmeasured.any() and previous is not None:
+            _, _, before = _epochs(self.skeletons, self.settings["batch_size"], True,
+                                   self.values, previous, self.x, self.y)
+            model = _select(unmeasured, before["good"][0], model)
+            taken = jnp.where(jnp.asarray(unmeasured), before["good"][1], taken)
+            base = _select(unmeasured, previous, start)
+        params, state, opt_state = model
+        fixed = RunState(params, state, opt_state, start.epoch + 1, base.step + taken, start.key,
+                         jnp.full_like(start.status, NONFINITE), None)
+        new = _select(bad, fixed, new)
+        metrics = _select(bad, guarded_metrics, metrics)
+        ran = np.where(bad[:, None], np.asarray(info["ran"]), ran)
+        return new, metrics, ran

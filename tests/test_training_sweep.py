@@ -1,0 +1,131 @@
+"""jn.sweep: each configuration equals its own fit; early stopping per configuration; errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet as jn
+
+
+def problem(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int32)
+    x = rng.normal(size=(n, 4)).astype(np.float32) + np.eye(3, 4, dtype=np.float32)[y]
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+DATA = problem()
+
+
+def setup(lr=1e-2, l2=1e-3, dropout=0.2, seed=0, width=16, loss=jn.losses.softmax_cross_entropy):
+    model = jn.Sequential([jn.Dense(width), jn.relu, jn.Dropout(dropout), jn.Dense(3)])
+    params, state = model.init(jax.random.key(seed), DATA[0][:1])
+    objective = jn.objective(model, loss, jn.regularizers.l2(l2))
+    return jn.Trial(objective, optax.sgd(lr, momentum=0.9), params, state,
+                    jax.random.key(100 + seed))
+
+
+def fit_alone(config, **kwargs):
+    trial = setup(**config)
+    return jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA,
+                  key=trial.key, verbose=False, **kwargs)
+
+
+def assert_close(a, b, tolerance=1e-5):
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=tolerance, atol=tolerance),
+                 a, b)
+
+
+def test_each_configuration_equals_its_own_fit():
+    configs = jn.grid(lr=[1e-2, 5e-2], l2=[0.0, 1e-3], dropout=[0.0, 0.3], seed=[0, 1])
+    result = jn.sweep(setup, configs, DATA, epochs=3, batch_size=32, validation_data=DATA,
+                      verbose=False)
+    assert len(result.params) == len(configs) == 16
+    for index in (6, 9):
+        alone = fit_alone(configs[index], epochs=3, batch_size=32, validation_data=DATA)
+        assert_close(result.params[index], alone.params)
+        assert result.steps[index] == alone.steps
+        np.testing.assert_allclose(result.histories[index]["val_loss"],
+                                   alone.history["val_loss"], rtol=1e-5)
+
+
+def test_hidden_widths_each_train_exactly_the_narrow_model():
+    configs = jn.grid(width=[1, 32], seed=[0, 1])
+    result = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, verbose=False)
+    for index, config in enumerate(configs[1:3], start=1):
+        alone = fit_alone(config, epochs=2, batch_size=32)
+        assert result.params[index]["dense_0"]["w"].shape == (4, config["width"])
+        assert_close(result.params[index], alone.params)
+
+
+def test_the_configurations_compile_once():
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+    configs = [{"lr": lr, "loss": loss} for lr in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)]
+    jn.sweep(setup, configs, DATA, epochs=2, batch_size=64, verbose=False)
+
+
+def test_a_configuration_stopped_by_patience_stops_changing_while_others_go_on():
+    configs = [{"lr": 0.0}, {"lr": 0.05}]
+    result = jn.sweep(setup, configs, DATA, epochs=8, batch_size=32, patience=2,
+                      validation_data=DATA, verbose=False)
+    assert result.stop_reasons == ["patience", "epochs"]
+    # The first epoch sets the best value, then two epochs without improvement stop it.
+    assert len(result.histories[0]["loss"]) == 3 and len(result.histories[1]["loss"]) == 8
+    assert_close(result.params[0], setup(lr=0.0).params, tolerance=0)
+
+
+def test_a_diverging_configuration_stops_with_finite_parameters_alone():
+    configs = [{"lr": 0.05, "dropout": 0.0}, {"lr": 1e6, "dropout": 0.0}]
+    result = jn.sweep(setup, configs, DATA, epochs=6, batch_size=32, verbose=False)
+    assert result.stop_reasons == ["epochs", "nonfinite"]
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params[1]))
+    alone = fit_alone(configs[0], epochs=6, batch_size=32)
+    assert_close(result.params[0], alone.params)
+
+
+def test_chunks_give_the_same_results():
+    configs = jn.grid(lr=[1e-2, 2e-2, 3e-2], seed=[0, 1])
+    whole = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, verbose=False)
+    chunked = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, chunk_size=4,
+                       verbose=False)
+    for a, b in zip(whole.params, chunked.params):
+        assert_close(a, b)
+
+
+def test_the_table_and_the_best_configuration():
+    configs = [{"lr": 0.0}, {"lr": 0.05}]
+    result = jn.sweep(setup, configs, DATA, epochs=3, batch_size=32, validation_data=DATA,
+                      verbose=False)
+    table = result.table()
+    assert table[1]["lr"] == 0.05 and table[1]["epochs"] == 3
+    assert table[1]["val_accuracy"] == result.histories[1]["val_accuracy"][-1]
+    assert result.best("val_accuracy") == 1 and result.best("val_loss") == 1
+    assert result.stacked_params()["dense_0"]["w"].shape == (2, 4, 16)
+
+
+@pytest.mark.parametrize("configs, error, message", [
+    ([], ValueError, "configs is empty"),
+    ([{"lr": 0.1, "momentum": 0.9}], TypeError, "setup\\(\\*\\*config\\) failed"),
+    ([{"lr": -0.1}], ValueError, "lr is a rate and must be >= 0"),
+    ([{"lr": float("nan")}], ValueError, "lr must be finite"),
+    ({"lr": []}, ValueError, "grid axis 'lr' must be a non-empty list"),
+])
+def test_bad_configurations_are_refused_before_compiling(configs, error, message):
+    with pytest.raises(error, match=message):
+        jn.sweep(setup, configs, DATA, epochs=1, batch_size=32, verbose=False)
+
+
+def test_zipped_needs_lists_of_one_length():
+    with pytest.raises(ValueError, match="lists of one length"):
+        jn.zipped(lr=[0.1, 0.2], l2=[0.0])
+
+
+def test_fit_compiles_once_for_optimizers_of_one_kind_with_other_rates():
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+    for lr in (1e-3, 1e-2, 1e-1):
+        trial = setup(lr=lr, loss=loss)
+        jn.fit(trial.objective, trial.params, trial.state, optax.adam(lr), DATA, epochs=1,
+               batch_size=64, key=trial.key, verbose=False)
