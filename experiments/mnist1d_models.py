@@ -28,7 +28,6 @@ seed) and accuracy.png to --out (default runs/mnist1d_models/).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
@@ -47,24 +46,6 @@ REFERENCE = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Residual(jn.Layer):
-    """``x + f(x)``: a skip connection around ``layer``, which must keep the input's shape.
-
-    The parameters and state are ``layer``'s own, nested under this layer's name.
-    """
-
-    layer: jn.Layer
-    name: str | None = None
-
-    def init(self, key, x):
-        return self.layer.init(key, x)
-
-    def apply(self, params, state, x, *, key=None, train=False):
-        y, state = self.layer.apply(params, state, x, key=key, train=train)
-        return x + y, state
-
-
 def build_models() -> dict[str, jn.Sequential]:
     """The four MNIST-1D models, taking signals ``(batch, 40)`` to 10 class scores."""
     def conv(kernel_size):
@@ -74,7 +55,7 @@ def build_models() -> dict[str, jn.Sequential]:
         "logistic": jn.Sequential([jn.Dense(10)]),
         "mlp": jn.Sequential([
             jn.Dense(100), jn.relu,
-            Residual(jn.Sequential([jn.Dense(100), jn.relu])),
+            jn.Residual([jn.Dense(100), jn.relu]),
             jn.Dense(10),
         ]),
         "cnn": jn.Sequential([

@@ -10,14 +10,20 @@ functions:
 
 Any plain function ``x -> y`` (``jax.nn.relu``, a lambda) is a valid layer inside
 :class:`Sequential`.
+
+``x`` is one array, or for the layers that say so (``multi_input``) a pytree of arrays: a tuple,
+list or dict of inputs. Containers (Sequential and the combinators of ``jaxnet.layers``) name
+their layers, derive each one's key from its name and pass ``lengths`` to the layers that read
+them, with the helpers below.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
@@ -47,7 +53,14 @@ class Layer:
     must compare equal only when their hyperparameters are equal. An undecorated subclass would
     inherit the base's empty field list and every instance would equal every other, so it is a
     TypeError at instantiation.
+
+    ``multi_input`` (a class attribute) says whether ``x`` may be a pytree of arrays (a tuple,
+    list or dict); inside a Sequential, any other layer given several arrays is a ShapeError
+    naming it. A layer whose ``apply`` takes a ``lengths=`` keyword reads per-example sequence
+    lengths, which a Sequential passes on to it (:attr:`reads_lengths`).
     """
+
+    multi_input: ClassVar[bool] = False
 
     def __new__(cls, *args, **kwargs):
         del args, kwargs
@@ -64,6 +77,11 @@ class Layer:
     def kind(self) -> str:
         """The lower-case kind that automatic names count by, e.g. ``"dense"``."""
         return type(self).__name__.lower()
+
+    @property
+    def reads_lengths(self) -> bool:
+        """Whether ``apply`` takes ``lengths=`` (containers: whether a layer inside does)."""
+        return "lengths" in inspect.signature(self.apply).parameters
 
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
         del key, x
@@ -97,9 +115,26 @@ def as_layer(layer: Layer | Callable[[jax.Array], jax.Array]) -> Layer:
     raise TypeError(f"a layer must be a jaxnet Layer or a function x -> y, got {layer!r}")
 
 
-def shape_of(x: Any) -> jax.ShapeDtypeStruct:
-    """The abstract value (shape and dtype) of an array, a ShapeDtypeStruct or a NumPy array."""
-    return jax.ShapeDtypeStruct(np.shape(x), x.dtype if hasattr(x, "dtype") else np.float32)
+def shape_of(x: Any) -> Any:
+    """The abstract value (shape and dtype) of an array, a ShapeDtypeStruct or a NumPy array.
+
+    For a pytree of them (a tuple, list or dict of inputs), the same pytree of abstract values.
+    """
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype if hasattr(a, "dtype") else np.float32),
+        x,
+    )
+
+
+def is_one_array(x: Any) -> bool:
+    """Whether ``x`` is one array (or ShapeDtypeStruct, or scalar), not a tuple, list or dict."""
+    return jax.tree_util.treedef_is_leaf(jax.tree.structure(x))
+
+
+def shape_text(x: Any) -> str:
+    """The shape of an array, e.g. ``(2, 3)``, or the pytree of shapes of several inputs."""
+    shapes = jax.tree.map(lambda a: tuple(np.shape(a)), shape_of(x))
+    return str(shapes)
 
 
 def output_shape(
@@ -183,6 +218,99 @@ def _name_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()))
 
 
+def layer_names(layers: Sequence[Layer]) -> tuple[str, ...]:
+    """Each layer's name, in order: its own ``name``, else its kind and a per-kind count."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        own = getattr(layer, "name", None)
+        if own is not None:
+            names.append(own)
+            continue
+        index = counts.get(layer.kind, 0)
+        counts[layer.kind] = index + 1
+        names.append(f"{layer.kind}_{index}")
+    return tuple(names)
+
+
+def check_names(names: Sequence[str], container: str) -> None:
+    """Refuses repeated names, and names whose hashes (so whose random keys) coincide."""
+    names = list(names)
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"layer names must be unique within a {container}; repeated: {duplicates}")
+    hashes = [zlib.crc32(name.encode()) for name in names]
+    if len(set(hashes)) != len(hashes):
+        clash = [n for n, h in zip(names, hashes) if hashes.count(h) > 1]
+        raise ValueError(f"layer names {clash} hash to the same random key; rename one of them")
+
+
+def check_known_entries(tree: Mapping[str, Any], names: Sequence[str], what: str,
+                        container: str) -> None:
+    """Refuses entries of ``params`` (or ``state``) that name no layer of a container."""
+    unknown = sorted(set(tree) - set(names))
+    if unknown:
+        raise LayerError(
+            f"{what} has entries {unknown} that name no layer of this {container} "
+            f"(its layers: {list(names)}); was it built by another model?"
+        )
+
+
+def init_layer(name: str, layer: Layer, key: jax.Array, x: Any) -> tuple[Params, State, Any]:
+    """Initialises the layer called ``name`` inside a container (a Sequential, a Parallel...).
+
+    Its key is ``key`` folded with a hash of ``name``, and a LayerError raised inside it starts
+    with its name.
+
+    Returns:
+        ``(params, state, y)``: the layer's parameters and state, and the shape and dtype of its
+        output for inputs like ``x`` (a ``ShapeDtypeStruct``, or a pytree of them).
+    """
+    with _named(name, layer):
+        _check_input(layer, x)
+        params, state = layer.init(_name_key(key, name), x)
+        return params, state, output_shape(layer, params, state, x)
+
+
+def apply_layer(name: str, layer: Layer, params: Params, state: State, x: Any, *,
+                key: jax.Array | None = None, train: bool = False,
+                lengths: jax.Array | None = None) -> tuple[Any, State]:
+    """Applies the layer called ``name`` inside a container.
+
+    Reads the layer's entries ``params[name]`` and ``state[name]`` (a missing entry of a layer
+    that has parameters is a LayerError naming it), folds ``name`` into ``key``, and passes
+    ``lengths`` on only when the layer reads them.
+
+    Returns:
+        ``(y, new_state)``: the layer's output and its new state (``{}`` when it has none).
+    """
+    layer_key = None if key is None else _name_key(key, name)
+    with _named(name, layer):
+        _check_input(layer, x)
+        if name not in params and type(layer).init is not Layer.init:
+            _check_has_no_params(layer, params, state, name, x)
+        extra = {"lengths": lengths} if lengths is not None and layer.reads_lengths else {}
+        return layer.apply(params.get(name, {}), state.get(name, {}), x, key=layer_key,
+                           train=train, **extra)
+
+
+def _check_input(layer: Layer, x: Any) -> None:
+    if not layer.multi_input and not is_one_array(x):
+        raise ShapeError(
+            f"expected one array, got {type(x).__name__} of shapes {shape_text(x)}; select one "
+            "with a function (e.g. lambda xs: xs[0]) or merge them first"
+        )
+
+
+def check_lengths_read(layer: Layer, lengths: Any) -> None:
+    """Refuses ``lengths`` given to a container in which no layer reads them."""
+    if lengths is not None and not layer.reads_lengths:
+        raise LayerError(
+            f"lengths were given, but no layer of this {type(layer).__name__} reads them (a "
+            "layer reads them when its apply takes lengths=, as recurrent layers do)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Sequential(Layer):
     """Layers applied one after the other.
@@ -211,6 +339,8 @@ class Sequential(Layer):
     layers: Sequence[Layer | Callable] = ()
     name: str | None = None
 
+    multi_input: ClassVar[bool] = True  # its first layer says what it takes
+
     def __post_init__(self):
         layers = self.layers
         if isinstance(layers, (Layer, str)) or callable(layers) or not isinstance(layers, Iterable):
@@ -219,59 +349,38 @@ class Sequential(Layer):
                 "a single layer"
             )
         object.__setattr__(self, "layers", tuple(as_layer(layer) for layer in layers))
-        names = self.names
-        if len(set(names)) != len(names):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(
-                f"layer names must be unique within a Sequential; repeated: {duplicates}"
-            )
-        hashes = [zlib.crc32(name.encode()) for name in names]
-        if len(set(hashes)) != len(hashes):
-            clash = [n for n, h in zip(names, hashes) if hashes.count(h) > 1]
-            raise ValueError(
-                f"layer names {clash} hash to the same random key; rename one of them"
-            )
+        check_names(self.names, "Sequential")
 
     @property
     def names(self) -> tuple[str, ...]:
         """Each layer's name, in order: its own ``name``, else its kind and a per-kind count."""
-        counts: dict[str, int] = {}
-        names = []
-        for layer in self.layers:
-            own = getattr(layer, "name", None)
-            if own is not None:
-                names.append(own)
-                continue
-            index = counts.get(layer.kind, 0)
-            counts[layer.kind] = index + 1
-            names.append(f"{layer.kind}_{index}")
-        return tuple(names)
+        return layer_names(self.layers)
+
+    @property
+    def reads_lengths(self) -> bool:
+        return any(layer.reads_lengths for layer in self.layers)
 
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
         params, state = {}, {}
         spec = shape_of(x)
         for name, layer in zip(self.names, self.layers):
-            with _named(name, layer):
-                p, s = layer.init(_name_key(key, name), spec)
-                spec = output_shape(layer, p, s, spec)
+            p, s, spec = init_layer(name, layer, key, spec)
             if p:
                 params[name] = p
             if s:
                 state[name] = s
         return params, state
 
-    def apply(self, params, state, x, *, key=None, train=False):
-        _check_entries(self, params, "params")
-        _check_entries(self, state, "state")
+    def apply(self, params, state, x, *, key=None, train=False, lengths=None):
+        """Applies the layers in order; ``lengths`` (per-example sequence lengths, ``(batch,)``)
+        go to every layer that reads them (recurrent layers, and containers holding one)."""
+        check_known_entries(params, self.names, "params", "Sequential")
+        check_known_entries(state, self.names, "state", "Sequential")
+        check_lengths_read(self, lengths)
         new_state = {}
         for name, layer in zip(self.names, self.layers):
-            layer_key = None if key is None else _name_key(key, name)
-            with _named(name, layer):
-                if name not in params and type(layer).init is not Layer.init:
-                    _check_has_no_params(layer, params, state, name, x)
-                x, s = layer.apply(
-                    params.get(name, {}), state.get(name, {}), x, key=layer_key, train=train
-                )
+            x, s = apply_layer(name, layer, params, state, x, key=key, train=train,
+                               lengths=lengths)
             if s:
                 new_state[name] = s
         return x, new_state
@@ -285,15 +394,6 @@ class Sequential(Layer):
                 spec = output_shape(layer, params.get(name, {}), state.get(name, {}), spec)
             rows.append((name, layer, spec))
         return rows
-
-
-def _check_entries(model: Sequential, tree: dict, what: str) -> None:
-    unknown = sorted(set(tree) - set(model.names))
-    if unknown:
-        raise LayerError(
-            f"{what} has entries {unknown} that name no layer of this Sequential "
-            f"(its layers: {list(model.names)}); was it built by another model?"
-        )
 
 
 def _check_has_no_params(layer: Layer, params: Params, state: State, name: str, x: Any) -> None:
@@ -350,7 +450,7 @@ def summary(model: Layer, params: Params, state: State, x: Any) -> str:
         rows.append(
             (
                 _layer_label(name, layer),
-                str(tuple(spec.shape)),
+                shape_text(spec),
                 f"{count_params(params.get(name, {})):,}",
                 f"{count_params(state.get(name, {})):,}",
             )

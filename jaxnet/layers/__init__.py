@@ -14,9 +14,12 @@ from jaxnet.layers.activation import (
     swish,
     tanh,
 )
+from jaxnet.layers.attention import MultiHeadAttention
+from jaxnet.layers.combinators import Parallel, Residual
 from jaxnet.layers.conv import Conv1D, Conv2D
 from jaxnet.layers.dense import Dense
 from jaxnet.layers.dropout import Dropout
+from jaxnet.layers.embedding import Embedding
 from jaxnet.layers.norm import BatchNorm, LayerNorm
 from jaxnet.layers.pool import AvgPool, GlobalAvgPool, MaxPool
 from jaxnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
@@ -31,14 +34,18 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GRU",
     "GlobalAvgPool",
     "LSTM",
     "LayerNorm",
     "MaxPool",
+    "MultiHeadAttention",
     "PReLU",
+    "Parallel",
     "Reshape",
+    "Residual",
     "SimpleRNN",
     "elu",
     "gelu",

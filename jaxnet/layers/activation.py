@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries
+from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, is_one_array
 
 sigmoid = jax.nn.sigmoid
 tanh = jax.nn.tanh
@@ -71,7 +72,8 @@ class Activation(Layer):
 
     Inside a Sequential, plain functions are wrapped in this layer automatically, so
     ``jn.Sequential([jn.Dense(8), jn.relu])`` and ``jn.Sequential([jn.Dense(8),
-    jn.Activation("relu")])`` are the same model. It holds no parameters.
+    jn.Activation("relu")])`` are the same model. It holds no parameters. The function may take
+    several inputs (a tuple or dict), e.g. ``lambda xs: xs["image"]`` selects one of them.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -81,6 +83,8 @@ class Activation(Layer):
 
     fn: str | Callable[[jax.Array], jax.Array]
     name: str | None = None
+
+    multi_input: ClassVar[bool] = True  # a function may select from, or join, several inputs
 
     def __post_init__(self):
         if isinstance(self.fn, str):
@@ -93,7 +97,7 @@ class Activation(Layer):
         return _function_name(self.fn)
 
     def apply(self, params, state, x, *, key=None, train=False):
-        return self.fn(jnp.asarray(x)), state
+        return self.fn(jnp.asarray(x) if is_one_array(x) else x), state
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,10 +3,11 @@
 Inputs are ``(batch, time, features)``. The input projection ``x_t W + b`` of every step is one
 matrix product before the loop; only the recurrent part runs inside ``jax.lax.scan``.
 
-``apply`` follows the layer contract: it starts from a zero state and reads every step. For more
-control, ``run(params, x, initial_state=..., lengths=...)`` is the same computation as a pure
-function: it starts from a given state, stops each example after its own length, and returns both
-the whole output sequence and the final state.
+``apply`` follows the layer contract: it starts from a zero state and reads every step, or with
+``lengths=`` (which a Sequential passes on) each example up to its own length. For more control,
+``run(params, x, initial_state=..., lengths=...)`` is the same computation as a pure function: it
+starts from a given state, stops each example after its own length, and returns both the whole
+output sequence and the final state.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class _Recurrent(Layer):
         }
         return params, {}
 
-    def apply(self, params, state, x, *, key=None, train=False):
-        outputs, carry = self.run(params, x)
+    def apply(self, params, state, x, *, key=None, train=False, lengths=None):
+        outputs, carry = self.run(params, x, lengths=lengths)
         return (outputs if self.return_sequences else self.output_of(carry)), state
 
     def run(
@@ -185,8 +186,8 @@ _RNN_ARGS = """
         bias_init: initializer of the biases ``b*``; zeros by default.
         name: overrides the automatic name inside a Sequential.
 
-    ``apply`` starts from zeros and reads every step; ``run`` takes an initial state and
-    per-example lengths.
+    ``apply`` starts from zeros and reads every step, or each example up to its ``lengths=``
+    (integers ``(batch,)``, as for ``run``); ``run`` also takes an initial state.
 """
 
 
@@ -372,8 +373,8 @@ class Bidirectional(Layer):
         }
         return params, {}
 
-    def apply(self, params, state, x, *, key=None, train=False):
-        outputs, carries = self.run(params, x)
+    def apply(self, params, state, x, *, key=None, train=False, lengths=None):
+        outputs, carries = self.run(params, x, lengths=lengths)
         if self.layer.return_sequences:
             return outputs, state
         return jnp.concatenate([self.layer.output_of(c) for c in carries], axis=-1), state
