@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in DOCS.rglob("*.md")
                                if "_hooks" not in p.parts)
-# Pages that train for more than a few seconds run with the slow tests.
+# Pages whose blocks train for more than a few seconds run with the slow tests.
 SLOW_PAGES = {"docs/comparison.md"}
 
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", flags=re.S | re.M)
