@@ -11,7 +11,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
     131
 """
 
-from jaxnet import checkpoint, classic, data, losses, metrics, regularizers, viz
+from jaxnet import checkpoint, classic, data, losses, metrics, parallel, regularizers, viz
 from jaxnet.checks import debug_checks
 from jaxnet.core import (
     Layer,

@@ -3,6 +3,9 @@
 import jax
 import pytest
 
+# Scripts that tests run in fresh processes; importing them would run them.
+collect_ignore_glob = ["scripts/*"]
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 

@@ -86,18 +86,31 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     if x.shape[0] == 0:
         raise ValueError(f"{what} is empty: x has shape {tuple(x.shape)}; expected at least one "
                          "example")
-    finite_data(x, f"{what} x")
-    finite_data(y, f"{what} y")
-    check_params(objective, params, state, x)
+    local_x, local_y = _local(x), _local(y)
+    finite_data(local_x, f"{what} x")
+    finite_data(local_y, f"{what} y")
+    example = jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype)
+    check_params(objective, params, state, example)
     out = jax.eval_shape(
-        lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, shape_of(x[:1])
+        lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, example
     )
-    _check_targets(objective, (x.shape[0], *out.shape[1:]), y, what)
+    _check_targets(objective, (local_y.shape[0], *out.shape[1:]), local_y, what)
     if key is not None:
         _CHECKED[key] = (weakref.ref(data[0]), weakref.ref(data[1]))
         while len(_CHECKED) > _REMEMBER:
             _CHECKED.popitem(last=False)
     return x, y
+
+
+def _local(array: jax.Array) -> Any:
+    """The values of ``array`` this process holds: all of it, or, for an array spread over the
+    processes of a job, the rows of its own shards (each process checks its share)."""
+    if array.is_fully_addressable:
+        return array
+    shards = {}
+    for shard in array.addressable_shards:  # replicated shards hold the same rows: keep one
+        shards.setdefault(shard.index[0].start or 0, shard.data)
+    return np.concatenate([np.asarray(shards[start]) for start in sorted(shards)])
 
 
 def _remembered(objective, params, state, x, y, what) -> tuple | None:
@@ -121,11 +134,11 @@ def _signature(tree: Any) -> tuple:
     return structure, tuple((np.shape(leaf), str(jnp.result_type(leaf))) for leaf in leaves)
 
 
-def check_params(objective: Objective, params: Params, state: State, x: jax.Array) -> None:
+def check_params(objective: Objective, params: Params, state: State, example: Any) -> None:
     """Raises a ValueError naming the entry when ``params`` or ``state`` do not have the
-    structure and shapes that the model's ``init`` gives for inputs like ``x``."""
+    structure and shapes that the model's ``init`` gives for inputs like ``example``."""
     expected = jax.eval_shape(
-        lambda spec: objective.model.init(jax.random.key(0), spec), shape_of(x[:1])
+        lambda spec: objective.model.init(jax.random.key(0), spec), shape_of(example)
     )
     for what, tree, want in (("params", params, expected[0]), ("state", state, expected[1])):
         _compare(what, tree, want)

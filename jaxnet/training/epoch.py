@@ -24,6 +24,7 @@ import optax
 
 from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
+from jaxnet.training.placement import DataParallel
 from jaxnet.training.run_state import (
     CONVERGED,
     NONFINITE,
@@ -64,12 +65,14 @@ def make_epoch(
     epsilon: float | None,
     guarded: bool,
     gather: str = "epoch",
+    placement: DataParallel | None = None,
 ) -> Callable:
     """The epoch as a pure function ``epoch(run, x, y) -> (run, metrics, info)``.
 
     ``gather="epoch"`` copies the epoch's shuffled examples into contiguous batches once, before
     the scan; ``"step"`` gathers each batch inside its step, which needs no copy of the data set
-    (what a sweep of many configurations, each with its own order, wants).
+    (what a sweep of many configurations, each with its own order, wants). With a
+    ``placement``, each batch is split over the devices along its first axis.
 
     ``metrics`` holds each metric per step, shape ``(n_batches,)``, and ``info["ran"]`` whether
     each step was applied (after convergence or a discarded step, the rest are not).
@@ -86,13 +89,17 @@ def make_epoch(
                                  epsilon)
         if gather == "epoch":
             batches, step = (jnp.take(x, order, axis=0), jnp.take(y, order, axis=0)), body
+            if placement is not None:
+                batches = placement.constrain(batches, leading=1)
         else:
             batches = order
 
             def step(carry, inputs):
                 indices, key = inputs
-                return body(carry, ((jnp.take(x, indices, axis=0),
-                                     jnp.take(y, indices, axis=0)), key))
+                batch = (jnp.take(x, indices, axis=0), jnp.take(y, indices, axis=0))
+                if placement is not None:
+                    batch = placement.constrain(batch)
+                return body(carry, (batch, key))
 
         carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
         if guarded:
@@ -154,8 +161,9 @@ def _guarded_step(objective, optimizer, epsilon, carry, inputs):
 
 
 def _build_epoch(guarded: bool) -> Callable:
-    def build(objective, optimizer, batch_size, epsilon):
-        return make_epoch(objective, optimizer, batch_size, epsilon, guarded)
+    def build(objective, optimizer, batch_size, epsilon, placement):
+        return make_epoch(objective, optimizer, batch_size, epsilon, guarded,
+                          placement=placement)
 
     return build
 
@@ -169,6 +177,7 @@ def compiled_epoch(
     batch_size: int,
     epsilon: float | None,
     guarded: bool = False,
+    placement: DataParallel | None = None,
 ) -> Callable:
     """The jitted epoch ``epoch(run, x, y)``, compiled once per *structure* of the objective and
     optimizer, batch size and data shapes.
@@ -178,4 +187,4 @@ def compiled_epoch(
     constants in it: ``optax.adam(1e-3)`` and ``optax.adam(1e-2)``, or a new but equal objective,
     reuse one compilation (see :mod:`jaxnet.training.hyperparams`).
     """
-    return _PROGRAMS[guarded].bind(objective, optimizer, batch_size, epsilon)
+    return _PROGRAMS[guarded].bind(objective, optimizer, batch_size, epsilon, placement)

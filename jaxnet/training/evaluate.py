@@ -6,20 +6,25 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 
 from jaxnet.training.checks import check_data, check_evaluation_args
 from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
+from jaxnet.training.placement import DataParallel, data_parallel
 from jaxnet.training.run_state import Batch, Metrics, Params, State
 
 EVAL_BATCH = 1000
 
 
-def _evaluate(objective: Objective, batch_size: int, params, state, x, y) -> Metrics:
+def _evaluate(objective: Objective, batch_size: int, params, state, x, y,
+              placement: DataParallel | None = None) -> Metrics:
     n = x.shape[0]
     n_full = n // batch_size * batch_size
 
     def chunk_sum(xb, yb):
+        if placement is not None:
+            xb, yb = placement.constrain((xb, yb))
         _, (_, metrics) = objective(params, state, (xb, yb), train=False)
         return jax.tree.map(lambda v: v * xb.shape[0], metrics)
 
@@ -44,30 +49,37 @@ def evaluate(
     data: Batch,
     *,
     batch_size: int = EVAL_BATCH,
+    mesh: Mesh | None = None,
+    mesh_axis: str | None = None,
 ) -> dict[str, float]:
     """The objective's loss and metrics over a whole data set, in evaluation mode.
 
     The data are processed in chunks of ``batch_size`` (the last chunk may be smaller) and the
     per-chunk means are weighted by chunk size, so the result is the exact mean over the set.
+    With a ``mesh``, each chunk is split over its devices (see ``fit``).
 
     Returns:
         A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}``.
     """
     batch_size = check_evaluation_args(objective, batch_size)
     x, y = check_data(objective, params, state, data, "data")
-    metrics = evaluate_arrays(objective, params, state, x, y, batch_size)
+    placement = data_parallel(mesh, mesh_axis)
+    if placement is not None:
+        params, state, x, y = placement.put((params, state, x, y))
+    metrics = evaluate_arrays(objective, params, state, x, y, batch_size, placement)
     return {name: float(value) for name, value in metrics.items()}
 
 
 def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.Array,
-                    y: jax.Array, batch_size: int = EVAL_BATCH) -> Metrics:
-    """`evaluate` on checked device arrays, without waiting for the result (``fit`` dispatches
-    it and reads it later)."""
+                    y: jax.Array, batch_size: int = EVAL_BATCH,
+                    placement: DataParallel | None = None) -> Metrics:
+    """`evaluate` on checked arrays already placed, without waiting for the result (``fit``
+    dispatches it and reads it later)."""
     batch_size = min(batch_size, x.shape[0])
-    return _PROGRAM.bind(objective, batch_size)(params, state, x, y)
+    return _PROGRAM.bind(objective, batch_size, placement)(params, state, x, y)
 
 
 # Compiled once per structure of the objective: penalty strengths and other numbers in it are
 # arguments (see jaxnet.training.hyperparams).
-_PROGRAM = Program(lambda objective, batch_size: functools.partial(_evaluate, objective,
-                                                                   batch_size))
+_PROGRAM = Program(lambda objective, batch_size, placement: functools.partial(
+    _evaluate, objective, batch_size, placement=placement))

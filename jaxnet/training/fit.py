@@ -20,12 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
 from jaxnet.training.epoch import compiled_epoch
 from jaxnet.training.evaluate import evaluate_arrays
 from jaxnet.training.objective import Objective
+from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.run_state import (
@@ -92,6 +94,8 @@ def fit(
     checkpoint_every: int = 1,
     evaluate_train: bool = False,
     callbacks: Sequence[Callback] = (),
+    mesh: Mesh | None = None,
+    mesh_axis: str | None = None,
     verbose: bool = True,
 ) -> FitResult:
     """Trains for up to ``epochs`` epochs, each one compiled ``lax.scan`` over shuffled batches.
@@ -127,6 +131,11 @@ def fit(
             ``loss`` and metrics averaged over the epoch's steps in training mode.
         callbacks: functions ``callback(epoch, history, run)`` called at the end of every
             epoch; one that returns True stops training (see :mod:`jaxnet.training.callbacks`).
+        mesh: train data-parallel over these devices (``jn.parallel.mesh()`` for all): each
+            batch is split along its first axis over ``mesh_axis`` (the mesh's only axis by
+            default), parameters and optimizer state are replicated; the result equals one
+            device's up to float rounding (see :mod:`jaxnet.training.placement`).
+        mesh_axis: the mesh axis batches are split over.
         verbose: show progress: a bar in a terminal or notebook, a line per epoch in a log file.
 
     Returns:
@@ -158,7 +167,11 @@ def fit(
         if not callable(callback):
             raise TypeError(f"callbacks must be functions (epoch, history, run) -> bool | None, "
                             f"got {callback!r}")
-    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose)
+    placement = data_parallel(mesh, mesh_axis)
+    if placement is not None:
+        x, y, run = placement.put((x, y, run))
+        validation = None if validation is None else placement.put(validation)
+    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement)
     loop.callbacks, loop.evaluate_train = callbacks, bool(evaluate_train)
     if checkpoint_dir is not None:
         loop.writer = CheckpointWriter(checkpoint_dir, settings)
@@ -180,12 +193,12 @@ def _typed_key(key: Any) -> jax.Array:
 class _Loop:
     """The state of one ``fit`` call on the host: history, progress bar, pending epoch."""
 
-    def __init__(self, objective, optimizer, x, y, validation, settings, verbose):
+    def __init__(self, objective, optimizer, x, y, validation, settings, verbose, placement):
         self.objective, self.optimizer = objective, optimizer
         self.x, self.y, self.validation = x, y, validation
-        self.settings = settings
+        self.settings, self.placement = settings, placement
         self.epoch = compiled_epoch(objective, optimizer, settings["batch_size"],
-                                    settings["epsilon"])
+                                    settings["epsilon"], placement=placement)
         self.history: dict[str, list[float]] = {}
         self.writer: CheckpointWriter | None = None
         self.verbose = verbose
@@ -231,7 +244,8 @@ class _Loop:
     def _evaluations(self, run: RunState) -> dict[str, Any]:
         """The evaluations after an epoch, dispatched: validation set, and training set if asked."""
         sets = {"val": self.validation, "train": (self.x, self.y) if self.evaluate_train else None}
-        return {prefix: evaluate_arrays(self.objective, run.params, run.state, *data)
+        return {prefix: evaluate_arrays(self.objective, run.params, run.state, *data,
+                                        placement=self.placement)
                 for prefix, data in sets.items() if data is not None}
 
     def _finish(self, start: RunState, outputs, evaluations, *, elapsed: float):
@@ -269,8 +283,10 @@ class _Loop:
         value = record.get(self.monitor, np.nan)
         improved = bool(value < float(stopping.best) - self.settings["min_delta"])
         if improved:
+            best, waited = self._place((jnp.asarray(value, jnp.float32),
+                                        jnp.asarray(0, jnp.int32)))
             stopping = Stopping(
-                best=jnp.asarray(value, jnp.float32), waited=jnp.asarray(0, jnp.int32),
+                best=best, waited=waited,
                 best_params=run.params if stopping.best_params is not None else None,
                 best_state=run.state if stopping.best_state is not None else None,
             )
@@ -283,7 +299,8 @@ class _Loop:
         """Replays a failed epoch under the per-step guard; returns the run state to keep (the
         last parameters whose loss was measured finite), the epoch's metrics and applied steps."""
         guarded = compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
-                                 self.settings["epsilon"], guarded=True)
+                                 self.settings["epsilon"], guarded=True,
+                                 placement=self.placement)
         end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y)
         (model, taken, measured), base = info["good"], start
         if not bool(measured):
@@ -308,9 +325,14 @@ class _Loop:
             RuntimeWarning,
             stacklevel=5,
         )
-        run = RunState(params, state, opt_state, start.epoch + 1, jnp.asarray(step, jnp.int32),
-                       start.key, jnp.asarray(NONFINITE, jnp.int32), None)
+        step, status = self._place((jnp.asarray(step, jnp.int32),
+                                    jnp.asarray(NONFINITE, jnp.int32)))
+        run = RunState(params, state, opt_state, start.epoch + 1, step, start.key, status, None)
         return run, metrics, info["ran"]
+
+    def _place(self, tree: Any) -> Any:
+        """Arrays made on the host, placed like the run state (replicated over the mesh)."""
+        return tree if self.placement is None else self.placement.put(tree)
 
     def _result(self, run: RunState, reason: str) -> FitResult:
         params, state = run.params, run.state

@@ -62,7 +62,8 @@ class Skeleton:
 
 
 _LITERALS = (int, bool, str, bytes, type(None), type, types.CodeType, np.dtype,
-             types.BuiltinFunctionType, types.ModuleType)
+             types.BuiltinFunctionType, types.ModuleType, jax.sharding.Mesh,
+             jax.sharding.Sharding)
 
 
 def split(obj: Any) -> tuple[Skeleton, list[float]]:

@@ -7,8 +7,10 @@ from typing import Any
 
 import jax
 import optax
+from jax.sharding import Mesh
 
 from jaxnet.training.objective import Objective
+from jaxnet.training.placement import data_parallel
 from jaxnet.training.run_state import Batch, Metrics, Params, State
 
 
@@ -38,8 +40,13 @@ def update(
     return params, state, opt_state, metrics, grads
 
 
-def train_step(objective: Objective, optimizer: optax.GradientTransformation) -> Callable:
+def train_step(objective: Objective, optimizer: optax.GradientTransformation, *,
+               mesh: Mesh | None = None, mesh_axis: str | None = None) -> Callable:
     """Builds the jitted step ``step(params, state, opt_state, batch, key)`` for custom loops.
+
+    With a ``mesh``, the batch is split along its first axis over the mesh's devices and the
+    gradients are all-reduced (data parallelism, as in ``fit``); place the parameters replicated
+    and the batches split with ``jn.parallel`` to avoid moving them at every step.
 
     It returns ``(params, state, opt_state, metrics)``; the optimizer is any optax
     ``GradientTransformation``, passed as it is. Values inside a jitted step are not known on the
@@ -61,8 +68,12 @@ def train_step(objective: Objective, optimizer: optax.GradientTransformation) ->
     if not isinstance(objective, Objective):
         raise TypeError(f"train_step takes an objective from jn.objective(...), got {objective!r}")
 
+    placement = data_parallel(mesh, mesh_axis)
+
     @jax.jit
     def step(params, state, opt_state, batch, key=None):
+        if placement is not None:
+            batch = placement.constrain(batch)
         params, state, opt_state, metrics, _ = update(
             objective, optimizer, params, state, opt_state, batch, key
         )

@@ -28,12 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from jaxnet.training.checks import _signature, check_data, check_fit_args
 from jaxnet.training.epoch import make_epoch
 from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
 from jaxnet.training.hyperparams import merge, split
 from jaxnet.training.objective import Objective
+from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.run_state import NONFINITE, RUNNING, Params, RunState, State, start_run
 
@@ -145,6 +147,8 @@ def sweep(
     min_delta: float = 0.0,
     epsilon: float | None = None,
     chunk_size: int | None = None,
+    mesh: Mesh | None = None,
+    mesh_axis: str | None = None,
     verbose: bool = True,
 ) -> SweepResult:
     """Trains every configuration, as few compiled programs as their structures allow.
@@ -160,6 +164,11 @@ def sweep(
             configuration holds its parameters, optimizer state and activations of one batch
             (about ``(3 to 4) x params + batch activations``); the data set is shared. By default
             all of a group at once.
+        mesh: spread the configurations over these devices (the configuration axis split over
+            ``mesh_axis``): 64 configurations on 8 devices train 8 per device. Each
+            configuration's batches stay whole on its device.
+        mesh_axis: the mesh axis configurations are split over; the mesh's only axis by
+            default.
         verbose: show progress per epoch.
 
     Returns:
@@ -184,6 +193,7 @@ def sweep(
         structure = (split(trial.objective)[0], split(trial.optimizer)[0],
                      _signature(trial.params), _signature(trial.state))
         groups.setdefault(structure, []).append(index)
+    placement = data_parallel(mesh, mesh_axis)
     validation = None
     outcomes: dict[int, tuple] = {}
     for members in groups.values():
@@ -196,7 +206,7 @@ def sweep(
         for start in range(0, len(members), size):
             chunk = members[start:start + size]
             results = _Chunk([trials[i] for i in chunk], x, y, validation, settings,
-                             verbose).run()
+                             verbose, placement).run()
             outcomes.update(zip(chunk, results))
     ordered = [outcomes[i] for i in range(len(trials))]
     return SweepResult(configs, *(list(column) for column in zip(*ordered)))
@@ -274,7 +284,14 @@ def _evaluations(skeleton, batch_size, values, params, state, x, y):
 class _Chunk:
     """Configurations of one structure trained together: the host loop of a sweep."""
 
-    def __init__(self, trials: list[Trial], x, y, validation, settings, verbose):
+    def __init__(self, trials: list[Trial], x, y, validation, settings, verbose, placement):
+        self.count = len(trials)
+        if placement is not None:
+            # Pad to a multiple of the devices with copies of the last configuration, whose
+            # results are dropped.
+            trials = trials + [trials[-1]] * (-len(trials) % placement.size)
+            x, y = placement.put((x, y))
+            validation = None if validation is None else placement.put(validation)
         self.x, self.y, self.validation, self.settings = x, y, validation, settings
         pieces = [[split(t.objective), split(t.optimizer), split(settings["epsilon"])]
                   for t in trials]
@@ -286,26 +303,28 @@ class _Chunk:
         self.runs = _stack([dataclasses.replace(
             start_run(t.params, t.state, t.optimizer.init(t.params), t.key), stopping=None)
             for t in trials])
-        self.count = len(trials)
-        self.verbose = verbose
+        if placement is not None:
+            self.values, self.runs = placement.put((self.values, self.runs), placement.split())
+        self.verbose, self.placement = verbose, placement
 
     def run(self) -> list[tuple]:
         settings, count = self.settings, self.count
         histories: list[dict[str, list[float]]] = [{} for _ in range(count)]
         reasons = ["epochs"] * count
         best, waited = np.full(count, np.inf), np.zeros(count, int)
+        padded = int(self.runs.status.shape[0])
         previous = None
         progress = Progress(settings["epochs"], enabled=self.verbose)
         for _ in range(settings["epochs"]):
-            status = np.asarray(self.runs.status)
-            active = status == RUNNING
+            active = np.asarray(self.runs.status)[:count] == RUNNING
             if not active.any():
                 break
             start = self.runs
             new, metrics, info = _epochs(self.skeletons, settings["batch_size"], False,
                                          self.values, start, self.x, self.y)
             ran = np.asarray(info["ran"])
-            bad = active & ~np.asarray(info["finite"])
+            bad = np.asarray(self.runs.status) == RUNNING
+            bad &= ~np.asarray(info["finite"])
             if bad.any():
                 new, metrics, ran = self._recover(start, previous, new, metrics, ran, bad)
             self.runs, previous = new, start
@@ -325,7 +344,7 @@ class _Chunk:
                     reasons[c] = "converged"
                 elif settings["patience"] is not None and waited[c] >= settings["patience"]:
                     reasons[c], status[c] = "patience", STOPPED
-            self.runs = dataclasses.replace(self.runs, status=jnp.asarray(status, jnp.int32))
+            self.runs = dataclasses.replace(self.runs, status=self._status(status, padded))
             progress.update({"best_loss": float(np.min(best)), "running": float(
                 np.sum(status == RUNNING)), "time": 0.0})
         progress.close()
@@ -333,6 +352,15 @@ class _Chunk:
         return [(jax.tree.map(lambda a, c=c: a[c], runs.params),
                  jax.tree.map(lambda a, c=c: a[c], runs.state), histories[c], reasons[c],
                  int(runs.step[c])) for c in range(count)]
+
+    def _status(self, status: np.ndarray, padded: int) -> jax.Array:
+        """The host's statuses back on the devices; padding copies its last configuration."""
+        full = np.concatenate([status[:self.count],
+                               np.repeat(status[self.count - 1], padded - self.count)])
+        status = jnp.asarray(full, jnp.int32)
+        if self.placement is not None:
+            status = self.placement.put(status, self.placement.split())
+        return status
 
     def _records(self, metrics, ran) -> list[dict[str, float]]:
         metrics = {name: np.asarray(values, np.float64) for name, values in metrics.items()}

@@ -1,0 +1,68 @@
+"""Trains the source's MLP (BatchNorm and Dropout included) on one device or data-parallel, and
+writes the final parameters; run by tests/test_parallel.py in fresh processes.
+
+    python parallel_run.py OUT.npz [--mesh] [--process I --processes N --port P] [--checkpoint DIR]
+"""
+
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("out")
+parser.add_argument("--mesh", action="store_true")
+parser.add_argument("--process", type=int, default=0)
+parser.add_argument("--processes", type=int, default=1)
+parser.add_argument("--port", type=int, default=0)
+parser.add_argument("--checkpoint", default=None)
+parser.add_argument("--sweep", action="store_true")
+args = parser.parse_args()
+
+import jax  # noqa: E402
+
+if args.processes > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"localhost:{args.port}", num_processes=args.processes,
+                               process_id=args.process)
+
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import jaxnet as jn  # noqa: E402
+
+rng = np.random.default_rng(0)
+N, D = 512, 64
+y = rng.integers(0, 10, N).astype(np.int32)
+x = (rng.normal(size=(N, D)) + 2.0 * np.eye(10, D)[y]).astype(np.float32)
+model = jn.Sequential([jn.Dense(128), jn.relu, jn.Dropout(0.2), jn.Dense(128), jn.BatchNorm(),
+                       jn.relu, jn.Dropout(0.2), jn.Dense(10)])
+params, state = model.init(jax.random.key(0), x[:1])
+objective = jn.objective(model, jn.losses.softmax_cross_entropy,
+                         jn.regularizers.l2(2e-3, where="dense_1"))
+mesh = jn.parallel.mesh() if args.mesh else None
+data = (x, y)
+if args.processes > 1:
+    share = N // args.processes
+    rows = slice(args.process * share, (args.process + 1) * share)
+    data = (jn.parallel.from_process_data(x[rows], mesh),
+            jn.parallel.from_process_data(y[rows], mesh))
+
+
+def sweep_setup(lr, seed):
+    p, s = model.init(jax.random.key(seed), x[:1])
+    return jn.Trial(objective, optax.sgd(lr, momentum=0.9), p, s, jax.random.key(10 + seed))
+
+
+if args.sweep:
+    result = jn.sweep(sweep_setup, jn.grid(lr=[0.01, 0.03, 0.1], seed=[0, 1, 2]), data,
+                      epochs=2, batch_size=64, mesh=mesh, verbose=False)
+    leaves = {f"{i}_{j}": np.asarray(leaf) for i, p in enumerate(result.params)
+              for j, leaf in enumerate(jax.tree.leaves(p))}
+else:
+    result = jn.fit(objective, params, state, optax.sgd(0.05, momentum=0.9), data, epochs=3,
+                    batch_size=64, key=jax.random.key(1), mesh=mesh, verbose=False,
+                    checkpoint_dir=args.checkpoint)
+    evaluation = jn.evaluate(objective, result.params, result.state, data, mesh=mesh)
+    leaves = {str(j): np.asarray(jax.device_get(leaf))
+              for j, leaf in enumerate(jax.tree.leaves((result.params, result.state)))}
+    leaves["evaluation"] = np.array([evaluation["loss"], evaluation["accuracy"]])
+if args.process == 0:
+    np.savez(args.out, devices=len(jax.devices()), **leaves)

@@ -1,0 +1,98 @@
+"""Data parallelism: 8 simulated devices and 2 processes give the single-device results.
+
+Each run is a fresh process (tests/scripts/parallel_run.py), since the number of devices is
+fixed when JAX starts.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxnet as jn
+
+SCRIPT = Path(__file__).parent / "scripts" / "parallel_run.py"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(out, *arguments, devices=1, background=False):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(SCRIPT), str(out), *arguments]
+    if background:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return np.load(out)
+
+
+def assert_same(a, b, tolerance=1e-5):
+    names = [name for name in a.files if name != "devices"]
+    assert sorted(names) == sorted(name for name in b.files if name != "devices")
+    for name in names:
+        np.testing.assert_allclose(a[name], b[name], rtol=tolerance, atol=tolerance,
+                                   err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("one") / "params.npz")
+
+
+def test_eight_devices_give_the_single_device_parameters(one_device, tmp_path):
+    eight = run(tmp_path / "params.npz", "--mesh", devices=8)
+    assert int(eight["devices"]) == 8
+    assert_same(one_device, eight)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_form_one_job_with_the_single_device_parameters_and_a_checkpoint(
+        one_device, tmp_path):
+    port, checkpoints = str(free_port()), tmp_path / "checkpoints"
+    processes = [run(tmp_path / "params.npz", "--mesh", "--processes", "2", "--process",
+                     str(i), "--port", port, "--checkpoint", str(checkpoints), devices=4,
+                     background=True) for i in range(2)]
+    for process in processes:
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output[-3000:]
+    two = np.load(tmp_path / "params.npz")
+    assert int(two["devices"]) == 8
+    assert_same(one_device, two)
+    assert jn.checkpoint.Manager(checkpoints).steps() == [1, 2, 3]
+
+    # The checkpoint that the two processes wrote restores in this one process.
+    manager = jn.checkpoint.Manager(checkpoints)
+    model = jn.Sequential([jn.Dense(128), jn.relu, jn.Dropout(0.2), jn.Dense(128),
+                           jn.BatchNorm(), jn.relu, jn.Dropout(0.2), jn.Dense(10)])
+    params, state = model.init(jax.random.key(0), np.zeros((1, 64), np.float32))
+    like = jn.training.run_state.start_run(
+        params, state, optax.sgd(0.05, momentum=0.9).init(params), jax.random.key(1))
+    restored = manager.restore(3, like)
+    leaves = jax.tree.leaves((restored.params, restored.state))
+    for index, leaf in enumerate(leaves):
+        np.testing.assert_allclose(np.asarray(leaf), two[str(index)], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_sweep_spread_over_eight_devices_equals_the_unsharded_sweep(tmp_path):
+    one = run(tmp_path / "one.npz", "--sweep")
+    eight = run(tmp_path / "eight.npz", "--sweep", "--mesh", devices=8)
+    assert_same(one, eight)
+
+
+def test_a_mesh_must_be_a_mesh():
+    with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
+        jn.parallel.data_parallel("all")
