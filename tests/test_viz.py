@@ -139,3 +139,94 @@ def test_confusion_matrix_shows_counts_labels_and_accuracy(tmp_path):
     assert (tmp_path / "confusion.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="one class name per row"):
         jn.viz.confusion_matrix(counts, ["cat"])
+
+
+def sweep_rows():
+    """A 2 x 3 x 2 grid of (l2, lr, seed) with val_accuracy = lr * 10 + l2 + seed / 100."""
+    rows = []
+    for l2 in (0.0, 0.5):
+        for lr in (0.001, 0.01, 0.1):
+            for seed in (0, 1):
+                rows.append({"l2": l2, "lr": lr, "seed": seed,
+                             "val_accuracy": lr * 10 + l2 + seed / 100, "loss": 1.0 - lr})
+    return rows
+
+
+class Sweep:
+    """What sweep_curve and sweep_heatmap read of a jn.SweepResult: configs and table()."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.configs = [{k: row[k] for k in ("l2", "lr", "seed")} for row in rows]
+
+    def table(self):
+        return self.rows
+
+
+def test_sweep_curve_draws_the_mean_over_seeds_with_a_min_max_band_per_other_setting(tmp_path):
+    figure = jn.viz.sweep_curve(Sweep(sweep_rows()), x="lr", metric="val_accuracy",
+                                over="seed", path=tmp_path / "curve.png")
+    (ax,) = figure.axes
+    assert [line.get_label() for line in ax.lines] == ["l2=0", "l2=0.5"]
+    for line, l2 in zip(ax.lines, (0.0, 0.5)):
+        np.testing.assert_allclose(line.get_xdata(), [0.001, 0.01, 0.1])
+        np.testing.assert_allclose(line.get_ydata(), np.array([0.01, 0.1, 1.0]) + l2 + 0.005)
+    band = ax.collections[0].get_paths()[0].vertices
+    # fill_between's outline: the lower edge left to right, then the upper edge back.
+    np.testing.assert_allclose(sorted(set(np.round(band[:, 1], 6))),
+                               [0.01, 0.02, 0.1, 0.11, 1.0, 1.01])
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "lr"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_sweep_curve_takes_rows_several_metrics_a_std_band_and_a_linear_axis():
+    rows = sweep_rows()
+    rows[0]["val_accuracy"] = float("nan")  # a diverged configuration is left out
+    figure = jn.viz.sweep_curve(rows, x="lr", metric=["val_accuracy", "loss"], band="std",
+                                log_x=False)
+    ax = figure.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["val_accuracy", "loss"]
+    # Rows of one lr are averaged over seeds and l2 alike, NaN left out.
+    np.testing.assert_allclose(ax.lines[0].get_ydata(),
+                               [np.mean([0.02, 0.51, 0.52]), 0.355, 1.255])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.999, 0.99, 0.9])
+    spread = np.std([0.1, 0.11, 0.6, 0.61])
+    edges = ax.collections[0].get_paths()[0].vertices
+    at = edges[np.isclose(edges[:, 0], 0.01), 1]
+    np.testing.assert_allclose(sorted(set(np.round(at, 9))),
+                               np.round([0.355 - spread, 0.355 + spread], 9))
+    assert ax.get_xscale() == "linear"
+
+
+def test_sweep_heatmap_shows_the_mean_over_seeds_of_every_pair_and_outlines_the_best(tmp_path):
+    figure = jn.viz.sweep_heatmap(Sweep(sweep_rows()), x="lr", y="l2", metric="val_accuracy",
+                                  path=tmp_path / "heat.png")
+    ax = figure.axes[0]
+    grid = ax.images[0].get_array()
+    expected = np.array([[0.01, 0.1, 1.0], [0.51, 0.6, 1.5]]) + 0.005
+    np.testing.assert_allclose(grid, expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "0.5"]
+    assert len(ax.texts) == 6 and ax.texts[-1].get_text() == "1.5"
+    (best,) = ax.patches
+    assert best.get_xy() == (1.5, 0.5)  # lr 0.1 (column 2), l2 0.5 (row 1)
+    assert (tmp_path / "heat.png").stat().st_size > 1000
+    low = jn.viz.sweep_heatmap(Sweep(sweep_rows()), x="lr", y="l2", metric="loss",
+                               annotate=False)
+    assert low.axes[0].patches[0].get_xy() == (1.5, -0.5) and not low.axes[0].texts
+
+
+def test_sweep_heatmap_leaves_untrained_pairs_blank():
+    rows = [r for r in sweep_rows() if not (r["lr"] == 0.1 and r["l2"] == 0.5)]
+    grid = jn.viz.sweep_heatmap(rows, x="lr", y="l2").axes[0].images[0].get_array()
+    assert grid.mask[1, 2] and not grid.mask[0, 2]
+
+
+def test_sweep_figures_name_a_missing_value():
+    with pytest.raises(KeyError, match="'dropout' is not in every row"):
+        jn.viz.sweep_curve(sweep_rows(), x="dropout")
+    with pytest.raises(ValueError, match="band must be"):
+        jn.viz.sweep_curve(sweep_rows(), band="range")
+    with pytest.raises(ValueError, match="no rows"):
+        jn.viz.sweep_heatmap([])
