@@ -252,3 +252,37 @@ def test_invalid_constructions_fail_early():
         jn.GRU(0)
     with pytest.raises(TypeError, match="Bidirectional wraps a SimpleRNN, GRU or LSTM"):
         jn.Bidirectional(jn.Dense(3))
+
+
+def test_a_sequential_passes_lengths_to_each_recurrent_layer_in_it():
+    model = jn.Sequential([
+        jn.GRU(HIDDEN, return_sequences=True), jn.tanh,
+        jn.Parallel([jn.LSTM(HIDDEN), jn.Bidirectional(jn.SimpleRNN(HIDDEN))], merge="concat"),
+        jn.Dense(2),
+    ])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, TIME, IN)))
+    x = inputs()
+    padded = np.arange(TIME)[None, :, None] >= np.asarray(WITH_EMPTY)[:, None, None]
+    garbage = jnp.where(padded, 1e3 * inputs(seed=9), x)
+    apply = jax.jit(lambda x, n: model.apply(params, state, x, lengths=n)[0])
+    y = apply(x, WITH_EMPTY)
+    h, _ = jn.GRU(HIDDEN, return_sequences=True).run(params["gru_0"], x, lengths=WITH_EMPTY)
+    branches = params["parallel_0"]
+    _, (_, last) = jn.LSTM(HIDDEN).run(branches["lstm_0"], jnp.tanh(h), lengths=WITH_EMPTY)
+    _, (forward, backward) = jn.Bidirectional(jn.SimpleRNN(HIDDEN)).run(
+        branches["bidirectional_0"], jnp.tanh(h), lengths=WITH_EMPTY)
+    expected, _ = jn.Dense(2).apply(params["dense_0"], {},
+                                    jnp.concatenate([last, forward, backward], axis=-1))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(apply(garbage, WITH_EMPTY), y)
+    assert not np.allclose(model.apply(params, state, x)[0], y, atol=1e-3)
+
+
+def test_lengths_given_to_a_model_without_a_layer_that_reads_them_are_an_error():
+    model = jn.Sequential([jn.Flatten(), jn.Dense(2)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, TIME, IN)))
+    with pytest.raises(jn.LayerError, match="lengths were given, but no layer of this "
+                       "Sequential reads them"):
+        model.apply(params, state, inputs(), lengths=LENGTHS)
+    assert jn.Sequential([jn.Residual([jn.GRU(IN, return_sequences=True)])]).reads_lengths
+    assert not jn.Sequential([jn.Residual([jn.Dense(IN)])]).reads_lengths

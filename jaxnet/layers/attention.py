@@ -172,7 +172,7 @@ class MultiHeadAttention(Layer):
                 "attention dropout draws random masks in training and needs a key: call "
                 "apply(..., key=jax.random.key(seed), train=True)"
             )
-        logits = jnp.einsum("bthd,bshd->bhts", q, k) / jnp.sqrt(jnp.float32(head_dim))
+        logits = jnp.einsum("bthd,bshd->bhts", q, k) * head_dim**-0.5
         t, s = logits.shape[-2:]
         mask = jnp.ones((1, 1, t, s), bool)
         if self.causal:
