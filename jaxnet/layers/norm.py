@@ -35,7 +35,16 @@ def _scale_and_bias(features: int) -> dict:
 
 
 def _affine(y, params) -> jax.Array:
-    return y * along_last_axis(params["scale"], y.ndim) + along_last_axis(params["bias"], y.ndim)
+    scale, bias = (params[name].astype(y.dtype) for name in ("scale", "bias"))
+    return y * along_last_axis(scale, y.ndim) + along_last_axis(bias, y.ndim)
+
+
+def _wide(x) -> jax.Array:
+    """``x`` in at least float32: statistics of bfloat16 or float16 inputs are computed (and
+    running statistics kept) in float32, as Flax does, and the output is cast back."""
+    x = jnp.asarray(x)
+    narrow = jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32
+    return x.astype(jnp.float32) if narrow else x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +90,7 @@ class BatchNorm(Layer):
 
     def apply(self, params, state, x, *, key=None, train=False):
         _check_features(x, params, state)
+        dtype, x = jnp.result_type(x), _wide(x)
         if train:
             _check_batch(jnp.shape(x))
             axes = tuple(range(jnp.ndim(x) - 1))
@@ -95,7 +105,7 @@ class BatchNorm(Layer):
         y = (x - along_last_axis(mean, x.ndim)) * along_last_axis(
             jax.lax.rsqrt(var + self.epsilon), x.ndim
         )
-        return _affine(y, params), state
+        return _affine(y, params).astype(dtype), state
 
 
 def _check_batch(shape: tuple[int, ...]) -> None:
@@ -141,7 +151,8 @@ class LayerNorm(Layer):
 
     def apply(self, params, state, x, *, key=None, train=False):
         _check_features(x, params)
+        dtype, x = jnp.result_type(x), _wide(x)
         mean = jnp.mean(x, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
         y = (x - mean) * jax.lax.rsqrt(var + self.epsilon)
-        return _affine(y, params), state
+        return _affine(y, params).astype(dtype), state

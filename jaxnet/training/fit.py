@@ -26,7 +26,7 @@ from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
 from jaxnet.training.epoch import compiled_epoch
 from jaxnet.training.evaluate import evaluate_arrays
-from jaxnet.training.objective import Objective
+from jaxnet.training.objective import Objective, objective_with
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
@@ -96,6 +96,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     mesh: Mesh | None = None,
     mesh_axis: str | None = None,
+    compute_dtype: str | None = None,
     verbose: bool = True,
 ) -> FitResult:
     """Trains for up to ``epochs`` epochs, each one compiled ``lax.scan`` over shuffled batches.
@@ -136,6 +137,9 @@ def fit(
             default), parameters and optimizer state are replicated; the result equals one
             device's up to float rounding (see :mod:`jaxnet.training.placement`).
         mesh_axis: the mesh axis batches are split over.
+        compute_dtype: mixed precision for this run, e.g. ``"bfloat16"``: the model computes
+            in it while parameters, optimizer state, loss and penalty stay float32 (as
+            ``jn.objective(..., compute_dtype=)``, which it overrides).
         verbose: show progress: a bar in a terminal or notebook, a line per epoch in a log file.
 
     Returns:
@@ -147,6 +151,8 @@ def fit(
     """
     if not isinstance(objective, Objective):
         raise TypeError(f"fit takes an objective from jn.objective(...), got {objective!r}")
+    if compute_dtype is not None:
+        objective = objective_with(objective, compute_dtype=compute_dtype)
     x, y = check_data(objective, params, state, train_data, "train_data")
     settings = check_fit_args(
         epochs=epochs, batch_size=batch_size, n_examples=x.shape[0], patience=patience,

@@ -10,9 +10,10 @@ replaces every float by a numbered slot, giving a hashable *skeleton* and the li
 ``jax.vmap`` a stacked list of values is a sweep.
 
 Integers, booleans, strings and other objects stay part of the structure (they may size arrays
-or steer Python code); objects this module does not know are kept as they are and compared by
-identity. A float that the code uses in Python control flow cannot be traced: the caller then
-falls back to the object with its numbers as constants (see :class:`Program`).
+or steer Python code); lists (which code may append to) and objects this module does not know are
+kept as they are and compared by identity. A float that the code uses in Python control flow
+cannot be traced: the caller then falls back to the object with its numbers as constants (see
+:class:`Program`).
 """
 
 from __future__ import annotations
@@ -111,12 +112,15 @@ def _split(obj: Any, values: list, active: set) -> Any:
 
 
 def _split_container(obj: Any, values: list, active: set) -> Any:
-    if type(obj) in (tuple, list):
-        return (type(obj), tuple(_split(item, values, active) for item in obj))
+    # Lists are kept as they are (by identity): code appends to the lists it closed over, and a
+    # copy made when merging would take those changes away from the caller. Dicts of settings
+    # (``optax.inject_hyperparams`` keeps its numbers in one) are read, so they are walked.
+    if type(obj) is tuple:
+        return (tuple, tuple(_split(item, values, active) for item in obj))
+    if type(obj) is dict and all(_hashable(key) for key in obj):
+        return (dict, _split_items(obj, values, active))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple
         return ("namedtuple", type(obj), tuple(_split(item, values, active) for item in obj))
-    if type(obj) is dict and all(_hashable(key) for key in obj):
-        return (dict, tuple((key, _split(item, values, active)) for key, item in obj.items()))
     if type(obj) is functools.partial:
         return ("partial", _split(obj.func, values, active),
                 _split(obj.args, values, active), _split(obj.keywords, values, active))
@@ -133,8 +137,16 @@ def _split_container(obj: Any, values: list, active: set) -> Any:
 def _split_function(fn: types.FunctionType, values: list, active: set) -> Any:
     cells = tuple(_split_cell(cell, values, active) for cell in fn.__closure__ or ())
     return ("function", fn.__code__, _Same(fn.__globals__), fn.__name__,
-            _split(fn.__defaults__, values, active), _split(fn.__kwdefaults__, values, active),
-            _split(dict(fn.__dict__), values, active), cells)
+            _split(fn.__defaults__, values, active),
+            _split_items(fn.__kwdefaults__, values, active),
+            _split_items(fn.__dict__, values, active), cells)
+
+
+def _split_items(mapping: dict | None, values: list, active: set) -> Any:
+    """A function's own dict (its attributes, its keyword defaults), which it does not share."""
+    if mapping is None:
+        return None
+    return tuple((key, _split(item, values, active)) for key, item in mapping.items())
 
 
 def _split_cell(cell: types.CellType, values: list, active: set) -> Any:
@@ -161,12 +173,12 @@ def _merge(node: Any, values: Any) -> Any:
         return node[1].obj if isinstance(node[1], _Same) else node[1]
     if kind == "same":
         return node[1].obj
-    if kind in (tuple, list):
-        return kind(_merge(item, values) for item in node[1])
+    if kind is tuple:
+        return tuple(_merge(item, values) for item in node[1])
+    if kind is dict:
+        return _merge_items(node[1], values)
     if kind == "namedtuple":
         return node[1](*(_merge(item, values) for item in node[2]))
-    if kind is dict:
-        return {key: _merge(item, values) for key, item in node[1]}
     if kind == "partial":
         return functools.partial(_merge(node[1], values), *_merge(node[2], values),
                                  **_merge(node[3], values))
@@ -185,9 +197,13 @@ def _merge_function(node: Any, values: Any) -> types.FunctionType:
     closure = tuple(types.CellType() if cell == ("empty",) else types.CellType(_merge(cell, values))
                     for cell in cells) or None
     fn = types.FunctionType(code, globals_.obj, name, _merge(defaults, values), closure)
-    fn.__kwdefaults__ = _merge(kwdefaults, values)
-    fn.__dict__.update(_merge(attributes, values))
+    fn.__kwdefaults__ = _merge_items(kwdefaults, values)
+    fn.__dict__.update(_merge_items(attributes, values) or {})
     return fn
+
+
+def _merge_items(items: Any, values: Any) -> dict | None:
+    return None if items is None else {key: _merge(item, values) for key, item in items}
 
 
 class Program:

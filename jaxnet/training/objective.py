@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 
 from jaxnet.core import Layer
 from jaxnet.metrics import accuracy
@@ -27,12 +28,18 @@ class Objective:
     ``metrics`` holds ``"loss"`` (that total), ``"penalty"`` when there is one, and each named
     metric of the predictions. ``train=False`` evaluates (Dropout off, BatchNorm's running
     statistics) and returns the state unchanged.
+
+    With ``compute_dtype`` (mixed precision, e.g. ``"bfloat16"``), the model runs on a copy of
+    the floating-point parameters and inputs in that dtype, while the parameters themselves,
+    their gradients, the optimizer state, the layers' state (BatchNorm's running statistics), the
+    predictions given to the loss, the loss and the penalty stay in float32.
     """
 
     model: Layer
     loss: Callable[[jax.Array, jax.Array], jax.Array]
     penalty: Callable[[Params], jax.Array] | None = None
     metrics: tuple[tuple[str, Callable[[jax.Array, jax.Array], jax.Array]], ...] = ()
+    compute_dtype: str | None = None
 
     def __call__(
         self,
@@ -44,7 +51,13 @@ class Objective:
         train: bool = True,
     ) -> tuple[jax.Array, tuple[State, Metrics]]:
         x, y = batch
-        pred, new_state = self.model.apply(params, state, x, key=key, train=train)
+        model_params = params
+        if self.compute_dtype is not None:
+            model_params, x = _cast_floats((params, x), self.compute_dtype)
+        pred, new_state = self.model.apply(model_params, state, x, key=key, train=train)
+        if self.compute_dtype is not None:
+            pred = _cast_floats(pred, jnp.float32)
+            new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, state)
         loss = self.loss(pred, y)
         metrics = {}
         if self.penalty is not None:
@@ -55,11 +68,22 @@ class Objective:
         return loss, (new_state if train else state, metrics)
 
 
+def _cast_floats(tree, dtype):
+    """``tree`` with its floating-point arrays in ``dtype`` (integers and keys unchanged)."""
+    def cast(a):
+        a = jnp.asarray(a)
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    return jax.tree.map(cast, tree)
+
+
 def objective(
     model: Layer,
     loss: Callable[[jax.Array, jax.Array], jax.Array],
     penalty: Callable[[Params], jax.Array] | None = None,
     metrics: Mapping[str, Callable[[jax.Array, jax.Array], jax.Array]] | None = None,
+    *,
+    compute_dtype: str | None = None,
 ) -> Objective:
     """Joins a model, a loss and a penalty into ``f(params, state, batch, key)``.
 
@@ -69,6 +93,9 @@ def objective(
         penalty: ``penalty(params) -> scalar`` added to the loss, e.g. ``jn.regularizers.l2(1e-3)``.
         metrics: named ``metric(pred, target) -> scalar`` reported beside the loss; accuracy by
             default. Pass ``{}`` for regression.
+        compute_dtype: mixed precision: run the model in this dtype (``"bfloat16"`` on GPUs
+            and TPUs, ``"float16"``), keeping parameters, optimizer state, layer state, loss
+            and penalty in float32. None computes in the parameters' dtype.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -94,7 +121,12 @@ def objective(
             f"metrics must map names to functions metric(pred, target) -> scalar, got {metrics!r}"
         )
     _warn_on_squashed_logits(model, loss)
-    return Objective(model, loss, penalty, tuple(metrics.items()))
+    if compute_dtype is not None:
+        compute_dtype = jnp.dtype(compute_dtype).name
+        if not jnp.issubdtype(compute_dtype, jnp.floating):
+            raise ValueError(f"compute_dtype must be a floating-point dtype such as 'bfloat16', "
+                             f"got {compute_dtype!r}")
+    return Objective(model, loss, penalty, tuple(metrics.items()), compute_dtype)
 
 
 # Losses computed from logits, and the activation that must not come before each.
@@ -115,3 +147,13 @@ def _warn_on_squashed_logits(model: Layer, loss: Callable) -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def objective_with(base: Objective, **changes) -> Objective:
+    """``base`` with some of ``jn.objective``'s arguments changed, checked as there."""
+    fields = {"model": base.model, "loss": base.loss, "penalty": base.penalty,
+              "metrics": dict(base.metrics), "compute_dtype": base.compute_dtype}
+    fields.update(changes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # warned when the objective was first made
+        return objective(**fields)
