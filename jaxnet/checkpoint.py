@@ -60,6 +60,15 @@ def save(path: str | Path, tree: Any, *, metadata: dict | None = None) -> Path:
     Raises:
         TypeError: a leaf or a metadata value of another type (named by its path).
         FileExistsError: ``path`` exists and is not a checkpoint (it is never replaced).
+
+    Example:
+        >>> import tempfile, jax.numpy as jnp, jaxnet as jn
+        >>> folder = tempfile.mkdtemp()
+        >>> tree = {"w": jnp.ones((2, 3)), "epoch": jnp.int32(4)}
+        >>> jn.checkpoint.save(f"{folder}/run", tree, metadata={"loss": [0.5, 0.25]}).name
+        'run'
+        >>> jn.checkpoint.restore(f"{folder}/run", like=tree)["epoch"]
+        Array(4, dtype=int32)
     """
     path = Path(path)
     metadata = {} if metadata is None else metadata
@@ -112,6 +121,13 @@ def restore(path: str | Path, like: Any) -> Any:
         CheckpointError: ``path`` is not a checkpoint or is damaged (a leaf whose bytes differ
             from the saved digest is named), or ``like`` differs from what was saved (the first
             leaf that differs is named, with both shapes and dtypes).
+
+    Example:
+        >>> import tempfile, jax, jax.numpy as jnp, jaxnet as jn
+        >>> path = jn.checkpoint.save(f"{tempfile.mkdtemp()}/run", {"w": jnp.arange(3.0)})
+        >>> like = {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}   # shapes are enough
+        >>> jn.checkpoint.restore(path, like)["w"]
+        Array([0., 1., 2.], dtype=float32)
     """
     path = Path(path)
     manifest = _read_manifest(path)
@@ -152,6 +168,13 @@ def metadata(path: str | Path) -> dict:
     Raises:
         FileNotFoundError: nothing at ``path``.
         CheckpointError: ``path`` is not a checkpoint, or its metadata is damaged.
+
+    Example:
+        >>> import tempfile, jax.numpy as jnp, jaxnet as jn
+        >>> path = jn.checkpoint.save(f"{tempfile.mkdtemp()}/run", {"w": jnp.zeros(2)},
+        ...                           metadata={"history": {"loss": [0.41, 0.23]}})
+        >>> jn.checkpoint.metadata(path)
+        {'history': {'loss': [0.41, 0.23]}}
     """
     path = Path(path)
     manifest = _read_manifest(path)
@@ -175,11 +198,15 @@ class Manager:
     run needs a new (or empty) directory: the steps of an earlier run there would count as the
     latest ones.
 
-    Example::
-
-        manager = Manager("runs/mlp/checkpoints", max_to_keep=3)
-        manager.save(epoch, run_state, metadata={"history": history})
-        run_state = manager.restore(manager.latest_step(), like=run_state)
+    Example:
+        >>> import tempfile, jax.numpy as jnp, jaxnet as jn
+        >>> manager = jn.checkpoint.Manager(tempfile.mkdtemp(), max_to_keep=2)
+        >>> for epoch in range(1, 4):
+        ...     _ = manager.save(epoch, {"epoch": jnp.int32(epoch)}, metadata={"epoch": epoch})
+        >>> manager.steps(), manager.latest_step()
+        ([2, 3], 3)
+        >>> manager.restore(manager.latest_step(), like={"epoch": jnp.int32(0)})["epoch"]
+        Array(3, dtype=int32)
     """
 
     directory: Path

@@ -443,6 +443,21 @@ def summary(model: Layer, params: Params, state: State, x: Any) -> str:
 
     ``x`` is an example input (an array or a ``jax.ShapeDtypeStruct``); only its shape is used,
     and nothing is computed. The batch dimension of output shapes is shown as given in ``x``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> model = jn.Sequential([jn.Dense(8), jn.relu, jn.Dense(2)])
+        >>> params, state = model.init(jax.random.key(0), jnp.zeros((1, 4)))
+        >>> table = jn.summary(model, params, state, jnp.zeros((1, 4)))
+        layer (type)         output shape  params  state
+        ------------------------------------------------
+        dense_0 (Dense)      (1, 8)            40      0
+        relu_0 (Activation)  (1, 8)             0      0
+        dense_1 (Dense)      (1, 2)            18      0
+        ------------------------------------------------
+        Total: 58
+        Trainable params: 58
+        Non-trainable state: 0
     """
     model = model if isinstance(model, Sequential) else Sequential([model])
     rows = [("layer (type)", "output shape", "params", "state")]

@@ -296,6 +296,15 @@ def vote_counts(neighbour_labels: jax.Array, num_classes: int, ks: tuple[int, ..
     Returns:
         int32 counts ``(Q, len(ks), C)``; ``argmax`` over the last axis is the majority vote,
         the smallest label among tied classes.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> counts = jn.classic.vote_counts(jnp.array([[2, 0, 0, 1]]), num_classes=3, ks=(1, 3))
+        >>> counts
+        Array([[[0, 0, 1],
+                [2, 0, 1]]], dtype=int32)
+        >>> counts.argmax(axis=-1)
+        Array([[2, 0]], dtype=int32)
     """
     votes = jax.nn.one_hot(neighbour_labels, num_classes, dtype=jnp.int32)
     return jnp.cumsum(votes, axis=1)[:, np.asarray(ks) - 1]

@@ -29,7 +29,13 @@ softmax = jax.nn.softmax
 
 
 def identity(x: jax.Array) -> jax.Array:
-    """The identity, ``f(x) = x``: the output activation for regression."""
+    """The identity, ``f(x) = x``: the output activation for regression.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> jn.identity(jnp.array([-1.0, 2.0]))
+        Array([-1.,  2.], dtype=float32)
+    """
     return x
 
 
@@ -112,6 +118,13 @@ class PReLU(Layer):
 
     References:
         He et al., "Delving Deep into Rectifiers", 2015.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> prelu = jn.PReLU()
+        >>> params, state = prelu.init(jax.random.key(0), jnp.zeros((1, 2)))
+        >>> prelu.apply(params, state, jnp.array([[-2.0, 3.0]]))[0]
+        Array([[-0.5,  3. ]], dtype=float32)
     """
 
     alpha_init: float = 0.25

@@ -70,6 +70,18 @@ class BatchNorm(Layer):
     input, and the running variance drifts to 0; this is a ``UserWarning`` when ``apply`` is
     traced. An empty batch is a ShapeError, since its statistics are NaN and would poison the
     running ones.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> bn = jn.BatchNorm(momentum=0.9)
+        >>> x = jnp.array([[1.0, 10.0], [3.0, 30.0]])
+        >>> params, state = bn.init(jax.random.key(0), x)
+        >>> y, state = bn.apply(params, state, x, train=True)
+        >>> y.round(3)
+        Array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> state["mean"]
+        Array([0.2, 2. ], dtype=float32)
     """
 
     momentum: float = 0.99
@@ -138,6 +150,15 @@ class LayerNorm(Layer):
         name: overrides the automatic name inside a Sequential.
 
     Parameters ``{"scale", "bias"}``, shape ``(features,)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> ln = jn.LayerNorm()
+        >>> x = jnp.array([[1.0, 3.0], [10.0, 30.0]])
+        >>> params, state = ln.init(jax.random.key(0), x)
+        >>> ln.apply(params, state, x)[0].round(3)
+        Array([[-1.,  1.],
+               [-1.,  1.]], dtype=float32)
     """
 
     epsilon: float = 1e-6

@@ -14,7 +14,13 @@ from jaxnet.validation import positive_int
 
 @dataclasses.dataclass(frozen=True)
 class Flatten(Layer):
-    """Flattens every axis but the first: ``(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)``."""
+    """Flattens every axis but the first: ``(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)``.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> jn.Flatten().apply({}, {}, jnp.zeros((2, 8, 8, 3)))[0].shape
+        (2, 192)
+    """
 
     name: str | None = None
 
