@@ -18,10 +18,14 @@ under :func:`jaxnet.debug_checks` (see :mod:`jaxnet.checks`).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
 from jaxnet.checks import check_values
+from jaxnet.validation import positive_int
 
 BINARY_LABELS = "labels 0 / 1 or -1 / +1 (-1 meaning class 0)"
 
@@ -212,3 +216,130 @@ def accuracy(pred: jax.Array, target: jax.Array) -> jax.Array:
     """
     check_targets(pred, target, "accuracy")
     return jnp.mean(correct(pred, target).astype(jnp.float32))
+
+
+def predicted_and_true(pred: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each example's predicted class and target class, integer arrays of the batch shape.
+
+    Multi-class: the argmax of ``pred`` and the label (or one-hot's argmax); binary (one logit):
+    1 where the logit is positive, and 1 where the target is class 1.
+    """
+    if is_binary(pred):
+        pred, target = binary_targets(pred, target)
+        return (pred > 0).astype(jnp.int32), is_positive(target).astype(jnp.int32)
+    return jnp.argmax(pred, axis=-1), class_labels(pred, target)
+
+
+def top_k_accuracy(k: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The metric: the fraction of examples whose target class is among the ``k`` top scores.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> scores = jnp.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+        >>> jn.metrics.top_k_accuracy(2)(scores, jnp.array([0, 2, 2]))
+        Array(0.6666667, dtype=float32)
+    """
+    k = positive_int(k, "k")
+
+    def top_k(pred: jax.Array, target: jax.Array) -> jax.Array:
+        check_multiclass_targets(pred, target, f"top_{k}_accuracy")
+        labels = class_labels(pred, target)
+        true_score = jnp.take_along_axis(pred, labels[..., None], axis=-1)
+        # Ties count against the target, as scikit-learn's top_k_accuracy_score counts them.
+        rank = jnp.sum(pred > true_score, axis=-1)
+        return jnp.mean((rank < k).astype(jnp.float32))
+
+    top_k.__name__ = f"top_{k}_accuracy"
+    return top_k
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """A metric computed from counts that add up over batches, so that it is exact over a data
+    set however it is split (precision, recall and F1 are not means of per-batch values).
+
+    ``counts(pred, target)`` gives the batch's counts; ``finalize(counts)`` the value. Called
+    directly, ``metric(pred, target)`` is the value on that batch. Training code (``fit``,
+    ``evaluate``, ``sweep``) sums the counts over the steps of an epoch or the chunks of a data
+    set, then finalizes once.
+    """
+
+    counts: Callable[[jax.Array, jax.Array], jax.Array]
+    finalize: Callable[[jax.Array], jax.Array]
+    name: str
+
+    def __call__(self, pred: jax.Array, target: jax.Array) -> jax.Array:
+        return self.finalize(self.counts(pred, target))
+
+
+def confusion_matrix(num_classes: int) -> Counted:
+    """The metric: counts of (true class, predicted class) pairs, an int32 array ``(C, C)``
+    (rows true, columns predicted, scikit-learn's convention).
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> scores = jnp.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+        >>> jn.metrics.confusion_matrix(3)(scores, jnp.array([0, 1, 2])).tolist()
+        [[0, 1, 0], [0, 1, 0], [0, 1, 0]]
+    """
+    num_classes = positive_int(num_classes, "num_classes", minimum=2)
+
+    def counts(pred: jax.Array, target: jax.Array) -> jax.Array:
+        check_targets(pred, target, "confusion_matrix")
+        predicted, true = (jnp.reshape(a, -1) for a in predicted_and_true(pred, target))
+        pairs = true * num_classes + predicted
+        return jnp.bincount(pairs, length=num_classes * num_classes).reshape(
+            num_classes, num_classes).astype(jnp.int32)
+
+    return Counted(counts, lambda matrix: matrix, "confusion_matrix")
+
+
+def _per_class(matrix: jax.Array, which: str) -> jax.Array:
+    """Precision, recall or F1 of each class from a confusion matrix; 0 where undefined
+    (scikit-learn's ``zero_division=0``)."""
+    matrix = jnp.asarray(matrix, jnp.float32)
+    hits = jnp.diagonal(matrix)
+    predicted, true = jnp.sum(matrix, axis=0), jnp.sum(matrix, axis=1)
+    if which == "precision":
+        numerator, denominator = hits, predicted
+    elif which == "recall":
+        numerator, denominator = hits, true
+    else:
+        numerator, denominator = 2.0 * hits, predicted + true
+    return jnp.where(denominator > 0, numerator / jnp.maximum(denominator, 1.0), 0.0)
+
+
+def _class_score(which: str, num_classes: int, average: str | None) -> Counted:
+    if average not in ("macro", None):
+        raise ValueError(f"average must be 'macro' or None (per class), got {average!r}")
+    matrix = confusion_matrix(num_classes)
+
+    def finalize(counts: jax.Array) -> jax.Array:
+        scores = _per_class(counts, which)
+        return jnp.mean(scores) if average == "macro" else scores
+
+    return Counted(matrix.counts, finalize, which if average else f"{which}_per_class")
+
+
+def precision(num_classes: int, average: str | None = "macro") -> Counted:
+    """The metric: precision, hits over predictions of each class; their mean with
+    ``average="macro"`` (the default), or one per class with ``average=None``.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> scores = jnp.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+        >>> jn.metrics.precision(3, average=None)(scores, jnp.array([0, 1, 2])).tolist()
+        [0.0, 0.3333333432674408, 0.0]
+    """
+    return _class_score("precision", num_classes, average)
+
+
+def recall(num_classes: int, average: str | None = "macro") -> Counted:
+    """The metric: recall, hits over examples of each class; macro-averaged or per class."""
+    return _class_score("recall", num_classes, average)
+
+
+def f1(num_classes: int, average: str | None = "macro") -> Counted:
+    """The metric: F1, the harmonic mean of precision and recall of each class; macro-averaged
+    (scikit-learn's ``f1_score(average="macro")``) or per class."""
+    return _class_score("f1", num_classes, average)

@@ -96,7 +96,7 @@ class JSONLogger:
     path: str | os.PathLike
 
     def __call__(self, epoch: int, history: Mapping[str, Sequence[float]], run: Any) -> None:
-        clean = {name: [value if math.isfinite(value) else None for value in values]
-                 for name, values in history.items()}
+        clean = {name: [None if isinstance(value, float) and not math.isfinite(value) else value
+                        for value in values] for name, values in history.items()}
         _write_atomically(Path(self.path), json.dumps({"epoch": epoch, "history": clean},
                                                       indent=1) + "\n")

@@ -26,7 +26,8 @@ def _evaluate(objective: Objective, batch_size: int, params, state, x, y,
         if placement is not None:
             xb, yb = placement.constrain((xb, yb))
         _, (_, metrics) = objective(params, state, (xb, yb), train=False)
-        return jax.tree.map(lambda v: v * xb.shape[0], metrics)
+        return {name: v if objective.summed(name) else v * xb.shape[0]
+                for name, v in metrics.items()}
 
     parts = []
     if n_full:
@@ -39,7 +40,7 @@ def _evaluate(objective: Objective, batch_size: int, params, state, x, y,
     if n_full < n:
         parts.append(chunk_sum(x[n_full:], y[n_full:]))
     total = functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), parts)
-    return jax.tree.map(lambda v: v / n, total)
+    return {name: v if objective.summed(name) else v / n for name, v in total.items()}
 
 
 def evaluate(
@@ -59,7 +60,8 @@ def evaluate(
     With a ``mesh``, each chunk is split over its devices (see ``fit``).
 
     Returns:
-        A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}``.
+        A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}`` (lists for per-class
+        metrics and confusion matrices).
     """
     batch_size = check_evaluation_args(objective, batch_size)
     x, y = check_data(objective, params, state, data, "data")
@@ -67,7 +69,7 @@ def evaluate(
     if placement is not None:
         params, state, x, y = placement.put((params, state, x, y))
     metrics = evaluate_arrays(objective, params, state, x, y, batch_size, placement)
-    return {name: float(value) for name, value in metrics.items()}
+    return {name: objective.value(name, value) for name, value in metrics.items()}
 
 
 def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.Array,

@@ -26,7 +26,7 @@ from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
 from jaxnet.training.epoch import compiled_epoch
 from jaxnet.training.evaluate import evaluate_arrays
-from jaxnet.training.objective import Objective, objective_with
+from jaxnet.training.objective import Objective, epoch_record, objective_with
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
@@ -266,9 +266,10 @@ class _Loop:
             ran = info["ran"]
             if int(run.status) == CONVERGED:
                 reason = "converged"
-        record = _means(metrics, ran)
+        record = epoch_record(self.objective, metrics, ran)
         for prefix, values in evaluations.items():
-            record.update((f"{prefix}_{name}", float(v)) for name, v in values.items())
+            record.update((f"{prefix}_{name}", self.objective.value(name, v))
+                          for name, v in values.items())
         record["time"] = elapsed
         for name, value in record.items():
             self.history.setdefault(name, []).append(value)
@@ -345,14 +346,6 @@ class _Loop:
         if run.stopping.best_params is not None and np.isfinite(float(run.stopping.best)):
             params, state = run.stopping.best_params, run.stopping.best_state
         return FitResult(params, state, run.opt_state, self.history, reason, int(run.step), run)
-
-
-def _means(metrics: dict, ran: jax.Array) -> dict[str, float]:
-    """Each metric's mean over the applied steps; NaN when no step was applied."""
-    ran = np.asarray(ran)
-    count = int(ran.sum())
-    return {name: float(np.asarray(values, np.float64)[ran].sum() / count) if count else np.nan
-            for name, values in metrics.items()}
 
 
 def _terminal_reason(run: RunState, epochs: int) -> str | None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnet.core import Layer
-from jaxnet.metrics import accuracy
+from jaxnet.metrics import Counted, accuracy
 from jaxnet.training.run_state import Batch, Metrics, Params, State
 
 
@@ -64,8 +66,22 @@ class Objective:
             metrics["penalty"] = self.penalty(params)
             loss = loss + metrics["penalty"]
         metrics["loss"] = loss
-        metrics.update((name, fn(pred, y)) for name, fn in self.metrics)
+        metrics.update((name, fn.counts(pred, y) if isinstance(fn, Counted) else fn(pred, y))
+                       for name, fn in self.metrics)
         return loss, (new_state if train else state, metrics)
+
+    def summed(self, name: str) -> bool:
+        """Whether metric ``name`` reports counts to add up (a ``jn.metrics.Counted`` such as
+        F1) rather than a mean over the batch."""
+        return isinstance(dict(self.metrics).get(name), Counted)
+
+    def value(self, name: str, reduced: Any) -> float | list:
+        """A metric's value for the history: a mean as a float, a counted metric finalized from
+        its summed counts (a float, or a list for per-class values and confusion matrices)."""
+        if self.summed(name):
+            reduced = dict(self.metrics)[name].finalize(np.asarray(reduced))
+        reduced = np.asarray(reduced)
+        return float(reduced) if reduced.ndim == 0 else reduced.tolist()
 
 
 def _cast_floats(tree, dtype):
@@ -92,7 +108,10 @@ def objective(
         loss: ``loss(pred, target) -> scalar``, e.g. ``jn.losses.softmax_cross_entropy``.
         penalty: ``penalty(params) -> scalar`` added to the loss, e.g. ``jn.regularizers.l2(1e-3)``.
         metrics: named ``metric(pred, target) -> scalar`` reported beside the loss; accuracy by
-            default. Pass ``{}`` for regression.
+            default. Pass ``{}`` for regression. Metrics that are not means over examples
+            (``jn.metrics.f1``, ``precision``, ``recall``, ``confusion_matrix``) are
+            ``jn.metrics.Counted``: training sums their counts over an epoch or a data set and
+            finalizes once, so they are exact.
         compute_dtype: mixed precision: run the model in this dtype (``"bfloat16"`` on GPUs
             and TPUs, ``"float16"``), keeping parameters, optimizer state, layer state, loss
             and penalty in float32. None computes in the parameters' dtype.
@@ -157,3 +176,20 @@ def objective_with(base: Objective, **changes) -> Objective:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warned when the objective was first made
         return objective(**fields)
+
+
+def epoch_record(objective: Objective, metrics: dict, ran: Any) -> dict[str, Any]:
+    """Each metric over an epoch's applied steps: the mean of its per-step values, or for a
+    counted metric its finalized sum; NaN when no step was applied."""
+    ran = np.asarray(ran, bool)
+    count = int(ran.sum())
+    record = {}
+    for name, values in metrics.items():
+        values = np.asarray(values, np.float64)[ran]
+        if not count:
+            record[name] = np.nan
+        elif objective.summed(name):
+            record[name] = objective.value(name, values.sum(axis=0))
+        else:
+            record[name] = float(values.sum() / count)
+    return record

@@ -58,7 +58,8 @@ class Progress:
     def update(self, record: dict[str, float]) -> None:
         """One more epoch finished, with these metrics (``time`` is left out of the display)."""
         self.epoch += 1
-        shown = {name: value for name, value in record.items() if name != "time"}
+        shown = {name: value for name, value in record.items()
+                 if name != "time" and isinstance(value, float)}
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix({name: f"{value:.4g}" for name, value in shown.items()})

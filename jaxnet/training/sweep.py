@@ -34,7 +34,7 @@ from jaxnet.training.checks import _signature, check_data, check_fit_args
 from jaxnet.training.epoch import make_epoch
 from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
 from jaxnet.training.hyperparams import merge, split
-from jaxnet.training.objective import Objective
+from jaxnet.training.objective import Objective, epoch_record
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.run_state import NONFINITE, RUNNING, Params, RunState, State, start_run
@@ -306,6 +306,7 @@ class _Chunk:
         if placement is not None:
             self.values, self.runs = placement.put((self.values, self.runs), placement.split())
         self.verbose, self.placement = verbose, placement
+        self.objective = trials[0].objective
 
     def run(self) -> list[tuple]:
         settings, count = self.settings, self.count
@@ -363,16 +364,17 @@ class _Chunk:
         return status
 
     def _records(self, metrics, ran) -> list[dict[str, float]]:
-        metrics = {name: np.asarray(values, np.float64) for name, values in metrics.items()}
-        counts = ran.sum(axis=1)
-        records = [{name: float(values[c][ran[c]].sum() / counts[c]) if counts[c] else math.nan
-                    for name, values in metrics.items()} for c in range(self.count)]
+        metrics = {name: np.asarray(values) for name, values in metrics.items()}
+        records = [epoch_record(self.objective, {name: values[c] for name, values in
+                                                 metrics.items()}, ran[c])
+                   for c in range(self.count)]
         if self.validation is not None:
             values = _evaluations(self.skeletons[0], min(EVAL_BATCH, self.validation[0].shape[0]),
                                   self.values[0], self.runs.params, self.runs.state,
                                   *self.validation)
             for c in range(self.count):
-                records[c].update((f"val_{name}", float(v[c])) for name, v in values.items())
+                records[c].update((f"val_{name}", self.objective.value(name, v[c]))
+                                  for name, v in values.items())
         return records
 
     def _recover(self, start, previous, new, metrics, ran, bad):
