@@ -13,6 +13,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
 
 from jaxnet import checkpoint, classic, data, losses, metrics, parallel, regularizers, viz
 from jaxnet.checks import debug_checks
+from jaxnet.composable import Composable, composable
 from jaxnet.core import (
     Layer,
     LayerError,

@@ -78,12 +78,16 @@ class Composable:
         return self.name
 
     def __add__(self, other):
+        if _is_zero(other):  # the start of sum([...])
+            return self
         if not callable(other):
             return NotImplemented
         other = _as_composable(other)
         return _combine(lambda x, y: x + y, f"{self} + {other}", _SUM, self, other)
 
     def __radd__(self, other):
+        if _is_zero(other):
+            return self
         if not callable(other):
             return NotImplemented
         return _as_composable(other) + self
@@ -149,6 +153,28 @@ def atoms(fn: Callable) -> tuple[Callable, ...]:
         if isinstance(fn.fn, Composable):
             return atoms(fn.fn)
     return (fn,)
+
+
+def _is_zero(value: Any) -> bool:
+    """The integer 0 that Python's ``sum()`` starts from (not 0.0, not an array)."""
+    return type(value) is int and value == 0
+
+
+def composable(fn: Callable[..., Any]) -> Composable:
+    """Makes a plain function composable, as a decorator or a call, so that it scales and adds.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> @jn.composable
+        ... def squared_log_error(pred, target):
+        ...     return jnp.mean((jnp.log1p(pred) - jnp.log1p(target)) ** 2)
+        >>> loss = jn.losses.mse + 0.1 * squared_log_error
+        >>> loss
+        mse + 0.1 * squared_log_error
+        >>> sum([jn.losses.mse, jn.losses.mae])
+        mse + mae
+    """
+    return _as_composable(fn)
 
 
 def _as_composable(fn: Callable) -> Composable:

@@ -135,3 +135,23 @@ def test_atoms_are_the_functions_an_expression_is_made_of_left_to_right():
     assert atoms(expression)[0] is f and atoms(expression)[2].fn is plain
     assert atoms(Composable(f + g, name="both")) == (f, g)
     assert atoms(f) == (f,) and atoms(plain) == (plain,)
+
+
+def test_a_plain_function_made_composable_scales_and_adds():
+    import jaxnet as jn
+
+    def squared(pred, target):
+        return jnp.mean((pred - target) ** 2)
+
+    loss = 0.1 * jn.composable(squared) + jn.losses.mae
+    pred, target = jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])
+    assert float(loss(pred, target)) == pytest.approx(0.1 * 2.5 + 1.5)
+
+
+def test_sum_of_losses_is_their_composition():
+    import jaxnet as jn
+
+    total = sum([jn.losses.mse, jn.losses.mae, 0.5 * jn.losses.mse])
+    pred, target = jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])
+    assert repr(total) == "mse + mae + 0.5 * mse"
+    assert float(total(pred, target)) == pytest.approx(2.5 + 1.5 + 1.25)
