@@ -37,7 +37,8 @@ def build_model(rate: float, width: int) -> jn.Sequential:
 
 
 def train(rate: float, train_data, test_data, args, epochs: int) -> dict[str, list[float]]:
-    """Trains one network with Adam, measuring both sets in evaluation mode after each epoch.
+    """Trains one network with Adam through ``jn.fit``, which measures both sets in evaluation
+    mode after each epoch (``evaluate_train=True`` and the test set as validation data).
 
     Returns:
         The history: per-epoch lists ``train_loss``, ``train_accuracy``, ``test_loss``,
@@ -47,21 +48,12 @@ def train(rate: float, train_data, test_data, args, epochs: int) -> dict[str, li
     init_key, train_key = jax.random.split(jax.random.key(args.seed))
     params, state = model.init(init_key, train_data[0][:1])
     objective = jn.objective(model, jn.losses.softmax_cross_entropy)
-    optimizer = optax.adam(args.learning_rate)
-    step = jn.train_step(objective, optimizer)
-    opt_state = optimizer.init(params)
-    history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        epoch_key = jax.random.fold_in(train_key, epoch)
-        for i, batch in enumerate(jn.data.batches(*train_data, args.batch_size, key=epoch_key)):
-            params, state, opt_state, _ = step(params, state, opt_state, batch,
-                                               jax.random.fold_in(epoch_key, i))
-        for split, data in (("train", train_data), ("test", test_data)):
-            for name, value in jn.evaluate(objective, params, state, data).items():
-                history.setdefault(f"{split}_{name}", []).append(value)
-        history.setdefault("time", []).append(time.perf_counter() - start)
-    return history
+    result = jn.fit(objective, params, state, optax.adam(args.learning_rate), train_data,
+                    epochs=epochs, batch_size=args.batch_size, key=train_key,
+                    validation_data=test_data, evaluate_train=True, verbose=False)
+    names = {"train_loss": "train_loss", "train_accuracy": "train_accuracy",
+             "test_loss": "val_loss", "test_accuracy": "val_accuracy", "time": "time"}
+    return {name: result.history[key] for name, key in names.items()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
