@@ -1,6 +1,7 @@
 """Residual and Parallel against explicit sums and concatenations; models with several inputs and
 several outputs: names, keys, state, summary, gradients, jit and vmap, errors."""
 
+import dataclasses
 import re
 import zlib
 
@@ -268,9 +269,13 @@ def test_invalid_parallel_constructions_fail_early():
         jn.Parallel([jn.Dense(2)], split=1)
 
 
-def test_combinators_compare_and_hash_by_their_fields():
+def test_combinators_compare_and_hash_by_their_fields_and_survive_replace():
     a = jn.Parallel({"x": jn.Dense(2)}, merge="concat")
     assert a == jn.Parallel({"x": jn.Dense(2)}, merge="concat") and hash(a) == hash(
         jn.Parallel({"x": jn.Dense(2)}, merge="concat"))
     assert a != jn.Parallel({"y": jn.Dense(2)}, merge="concat")
     assert jn.Residual([jn.Dense(2)]) != jn.Residual([jn.Dense(3)])
+    summed = dataclasses.replace(a, merge="sum")
+    assert summed.names == ("x",) and summed.merge == "sum"
+    with pytest.raises(TypeError, match="branch names must be strings"):
+        jn.Parallel({1: jn.Dense(2)})

@@ -99,13 +99,12 @@ class Residual(Layer):
 
     def apply(self, params, state, x, *, key=None, train=False, lengths=None):
         check_lengths_read(self, lengths)
-        own = {k: v for k, v in params.items() if k != "projection"}
-        own_state = {k: v for k, v in state.items() if k != "projection"}
-        if self.block.reads_lengths:
-            y, new_state = self.block.apply(own, own_state, x, key=key, train=train,
-                                            lengths=lengths)
-        else:
-            y, new_state = self.block.apply(own, own_state, x, key=key, train=train)
+        own, own_state = params, state
+        if self.projection is not None:
+            own = {k: v for k, v in params.items() if k != "projection"}
+            own_state = {k: v for k, v in state.items() if k != "projection"}
+        y, new_state = self.block.apply(own, own_state, x, key=key, train=train,
+                                        lengths=lengths if self.block.reads_lengths else None)
         if self.projection is None:
             skip = x
         else:
@@ -114,6 +113,10 @@ class Residual(Layer):
             new_state = _with(new_state, "projection", s)
         _check_same_shape(y, skip, self.projection)
         return skip + y, new_state
+
+
+def _is_named(branches: Sequence) -> bool:
+    return all(isinstance(b, tuple) and len(b) == 2 and isinstance(b[0], str) for b in branches)
 
 
 def _with(tree: dict, name: str, entry: dict) -> dict:
@@ -143,7 +146,8 @@ class Parallel(Layer):
 
     Args:
         branches: a list of layers (or functions ``x -> y``), named as in a Sequential
-            (``dense_0``, ``dense_1``...), or a dict of them, named by its keys.
+            (``dense_0``, ``dense_1``...), or a dict of them, named by its keys (held as a
+            tuple of ``(name, layer)`` pairs, which may also be given).
         merge: ``None`` (several outputs), ``"concat"`` or ``"sum"``.
         split: each branch reads its own input instead of the same one.
         name: overrides the automatic name inside a Sequential.
@@ -169,17 +173,15 @@ class Parallel(Layer):
     merge: str | None = None
     split: bool = False
     name: str | None = None
-    keys: tuple[str, ...] | None = dataclasses.field(default=None, init=False, repr=False)
 
     multi_input: ClassVar[bool] = True
 
     def __post_init__(self):
         branches = self.branches
         if isinstance(branches, Mapping):
-            if not all(isinstance(k, str) for k in branches):
+            if not all(isinstance(name, str) for name in branches):
                 raise TypeError(f"Parallel branch names must be strings, got {list(branches)}")
-            object.__setattr__(self, "keys", tuple(branches))
-            branches = list(branches.values())
+            branches = tuple(branches.items())  # hashable, in the dict's order
         elif isinstance(branches, (Layer, str)) or not isinstance(branches, Sequence):
             raise TypeError(
                 f"Parallel takes a list or dict of branches, got {branches!r}; write "
@@ -187,7 +189,11 @@ class Parallel(Layer):
             )
         if not branches:
             raise ValueError("Parallel needs at least one branch")
-        object.__setattr__(self, "branches", tuple(as_layer(b) for b in branches))
+        if _is_named(branches):
+            branches = tuple((name, as_layer(layer)) for name, layer in branches)
+        else:
+            branches = tuple(as_layer(layer) for layer in branches)
+        object.__setattr__(self, "branches", branches)
         check_names(self.names, "Parallel")
         if self.merge not in MERGES:
             raise ValueError(f"Parallel merge must be one of {MERGES}, got {self.merge!r}")
@@ -195,17 +201,27 @@ class Parallel(Layer):
             raise TypeError(f"Parallel split must be True or False, got {self.split!r}")
 
     @property
+    def named(self) -> bool:
+        """Whether the branches were given as a dict (held as ``(name, layer)`` pairs)."""
+        return _is_named(self.branches)
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The branches' layers, in order."""
+        return tuple(b[1] for b in self.branches) if self.named else self.branches
+
+    @property
     def names(self) -> tuple[str, ...]:
         """Each branch's name: the dict's keys, else as in a Sequential."""
-        return self.keys if self.keys is not None else layer_names(self.branches)
+        return tuple(b[0] for b in self.branches) if self.named else layer_names(self.branches)
 
     @property
     def reads_lengths(self) -> bool:
-        return any(branch.reads_lengths for branch in self.branches)
+        return any(layer.reads_lengths for layer in self.layers)
 
     def init(self, key, x):
         params, state, outputs = {}, {}, []
-        for name, branch, part in zip(self.names, self.branches, self._inputs(shape_of(x))):
+        for name, branch, part in zip(self.names, self.layers, self._inputs(shape_of(x))):
             p, s, y = init_layer(name, branch, key, part)
             params, state = _with(params, name, p), _with(state, name, s)
             outputs.append(y)
@@ -217,7 +233,7 @@ class Parallel(Layer):
         check_known_entries(state, self.names, "state", "Parallel")
         check_lengths_read(self, lengths)
         new_state, outputs = {}, []
-        for name, branch, part in zip(self.names, self.branches, self._inputs(x)):
+        for name, branch, part in zip(self.names, self.layers, self._inputs(x)):
             y, s = apply_layer(name, branch, params, state, part, key=key, train=train,
                                lengths=lengths)
             new_state = _with(new_state, name, s)
@@ -229,14 +245,14 @@ class Parallel(Layer):
         count = len(self.branches)
         if not self.split:
             return [x] * count
-        if self.keys is not None:
-            if not isinstance(x, Mapping) or set(x) != set(self.keys):
+        if self.named:
+            if not isinstance(x, Mapping) or set(x) != set(self.names):
                 got = sorted(x) if isinstance(x, Mapping) else shape_text(x)
                 raise ShapeError(
-                    f"split branches {list(self.keys)} expect a dict of inputs with those keys, "
-                    f"got {got}"
+                    f"split branches {list(self.names)} expect a dict of inputs with those "
+                    f"keys, got {got}"
                 )
-            return [x[k] for k in self.keys]
+            return [x[name] for name in self.names]
         if not isinstance(x, (tuple, list)) or len(x) != count:
             raise ShapeError(
                 f"split branches expect a tuple of {count} inputs, one per branch, got "
@@ -246,7 +262,7 @@ class Parallel(Layer):
 
     def _merged(self, outputs: list) -> Any:
         if self.merge is None:
-            return dict(zip(self.keys, outputs)) if self.keys is not None else tuple(outputs)
+            return dict(zip(self.names, outputs)) if self.named else tuple(outputs)
         self._check_mergeable(outputs)
         if self.merge == "sum":
             return functools.reduce(operator.add, outputs)
