@@ -7,11 +7,14 @@ the line before a block's fence, change that:
 
 - ``<!-- no-run -->``: the block is shown, not run (a signature, a fragment, a loop body).
 - ``<!-- requires: MODULE -->``: the block runs only where MODULE can be imported (the comparison
-  page's other libraries); each such block is its own test, run after the page's unmarked blocks.
+  page's other libraries); each such block is its own (slow) test, run after the page's unmarked
+  blocks.
 
-The site itself (``mkdocs build --strict``) is built by a slow test when MkDocs is installed (the
-``docs`` extra), and every link of the built site is checked; the Markdown links are checked here
-without it.
+Most pages train something, which takes seconds to a minute of CPU each, so a page's run is a slow
+test (``pytest -m slow``; CI runs both sets) unless it is listed in QUICK_PAGES or has no code to
+run. The site itself (``mkdocs build --strict``) is built by a slow test when MkDocs is installed
+(the ``docs`` extra), and every link of the built site is checked; the Markdown links are checked
+here without it.
 """
 
 import contextlib
@@ -32,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in DOCS.rglob("*.md")
                                if "_hooks" not in p.parts)
-# Pages whose blocks train for more than a few seconds run with the slow tests.
-SLOW_PAGES = {"docs/comparison.md"}
+# Pages whose code runs in a few seconds of CPU, in the default test run; the others are slow.
+QUICK_PAGES = {"docs/data.md", "docs/losses.md", "docs/guide/losses.md",
+               "docs/guide/backpropagation.md", "docs/guide/classic.md",
+               "docs/guide/normalization.md"}
 
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", flags=re.S | re.M)
 MARK = re.compile(r"<!--\s*(no-run|requires:\s*([\w.]+))\s*-->\s*$")
@@ -78,8 +83,12 @@ def run_page(page: str, folder: Path) -> dict:
     return namespace
 
 
+def is_slow(page: str) -> bool:
+    return page not in QUICK_PAGES and any(mark is None for _, mark, _ in blocks(page))
+
+
 def page_params():
-    return [pytest.param(page, marks=pytest.mark.slow) if page in SLOW_PAGES else page
+    return [pytest.param(page, marks=pytest.mark.slow) if is_slow(page) else page
             for page in PAGES]
 
 
@@ -95,8 +104,7 @@ def requirement_params():
     for page in PAGES:
         for _, mark, line in blocks(page):
             if mark not in (None, "no-run"):
-                marks = [pytest.mark.slow] if page in SLOW_PAGES else []
-                params.append(pytest.param(page, line, mark, marks=marks,
+                params.append(pytest.param(page, line, mark, marks=pytest.mark.slow,
                                            id=f"{page}:{line}:{mark}"))
     return params
 
@@ -235,4 +243,4 @@ def test_the_site_builds_strictly_and_no_link_of_it_is_broken(tmp_path):
     assert not broken, "\n".join(broken)
     api = {p.parent.name for p in (site / "api").glob("*/index.html")}
     assert api >= {"layers", "losses", "regularizers", "metrics", "training", "data", "classic",
-                   "checkpoint", "viz"}
+                   "checkpoint", "parallel", "viz"}
