@@ -62,6 +62,16 @@ def evaluate(
     Returns:
         A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}`` (lists for per-class
         metrics and confusion matrices).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnet as jn
+        >>> model = jn.Sequential([jn.Dense(2)])
+        >>> params = {"dense_0": {"w": jnp.array([[1.0, -1.0]]), "b": jnp.zeros(2)}}
+        >>> objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+        >>> x, y = jnp.array([[1.0], [-1.0], [2.0]]), jnp.array([0, 1, 1])
+        >>> metrics = jn.evaluate(objective, params, {}, (x, y), batch_size=2)
+        >>> round(metrics["accuracy"], 3), round(metrics["loss"], 3)
+        (0.667, 1.424)
     """
     batch_size = check_evaluation_args(objective, batch_size)
     x, y = check_data(objective, params, state, data, "data")

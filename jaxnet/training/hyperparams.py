@@ -77,8 +77,21 @@ def split(obj: Any) -> tuple[Skeleton, list[float]]:
         >>> a == b, -1e-3 in values_a, -1e-2 in values_b  # optax scales by -rate
         (True, True, True)
     """
+    cached = _SPLITS.get(id(obj))
+    if cached is not None and cached[0] is obj:
+        return cached[1], list(cached[2])
     values: list[float] = []
-    return Skeleton(_split(obj, values, set())), values
+    skeleton = Skeleton(_split(obj, values, set()))
+    _SPLITS[id(obj)] = (obj, skeleton, tuple(values))
+    while len(_SPLITS) > 64:
+        _SPLITS.pop(next(iter(_SPLITS)))
+    return skeleton, values
+
+
+# The last objects split, by identity: ``fit`` called again with the same objective and optimizer
+# walks nothing, and gets the same skeleton objects, which jit's cache then compares by identity.
+# Objectives, layers and optax transformations are immutable, so their splits do not go stale.
+_SPLITS: dict[int, tuple[Any, Skeleton, tuple]] = {}
 
 
 def merge(skeleton: Skeleton, values: Any) -> Any:

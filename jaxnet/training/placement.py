@@ -115,6 +115,13 @@ def from_process_data(local: Any, mesh: Mesh, axis: str | None = None) -> jax.Ar
 
     The rows of process 0 come first, then process 1's, and so on; every process calls this
     with its own share, of the same shape. On one process it is ``local`` split over the mesh.
+
+    Example:
+        >>> import numpy as np, jaxnet as jn
+        >>> mesh = jn.parallel.mesh()
+        >>> x = jn.parallel.from_process_data(np.zeros((8, 3), np.float32), mesh)
+        >>> x.shape, x.sharding.spec
+        ((8, 3), PartitionSpec('data',))
     """
     placement = data_parallel(mesh, axis)
     return jax.make_array_from_process_local_data(placement.split(), np.asarray(local))

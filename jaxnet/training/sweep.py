@@ -173,6 +173,23 @@ def sweep(
 
     Returns:
         A :class:`SweepResult`.
+
+    Example:
+        >>> import jax, numpy as np, optax, jaxnet as jn
+        >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+        >>> y = (x.sum(axis=1) > 0).astype(np.int32)
+        >>> def setup(learning_rate):
+        ...     model = jn.Sequential([jn.Dense(2)])
+        ...     params, state = model.init(jax.random.key(0), x[:1])
+        ...     objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+        ...     return jn.Trial(objective, optax.sgd(learning_rate), params, state,
+        ...                     jax.random.key(1))
+        >>> result = jn.sweep(setup, jn.grid(learning_rate=[0.0, 0.5]), (x, y), epochs=3,
+        ...                   batch_size=16, verbose=False)
+        >>> result.configs, [len(h["loss"]) for h in result.histories], result.steps
+        ([{'learning_rate': 0.0}, {'learning_rate': 0.5}], [3, 3], [12, 12])
+        >>> result.best("loss")
+        1
     """
     configs = grid(**configs) if isinstance(configs, Mapping) else [dict(c) for c in configs]
     if not configs:
