@@ -120,8 +120,8 @@ def from_process_data(local: Any, mesh: Mesh, axis: str | None = None) -> jax.Ar
         >>> import numpy as np, jaxnet as jn
         >>> mesh = jn.parallel.mesh()
         >>> x = jn.parallel.from_process_data(np.zeros((8, 3), np.float32), mesh)
-        >>> x.shape, x.sharding.spec
-        ((8, 3), PartitionSpec('data',))
+        >>> x.shape, x.sharding.spec[0]
+        ((8, 3), 'data')
     """
     placement = data_parallel(mesh, axis)
     return jax.make_array_from_process_local_data(placement.split(), np.asarray(local))
