@@ -9,6 +9,8 @@ brings).
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +27,22 @@ def _figure(**kwargs) -> Any:
         raise ImportError(
             "jaxnet.viz needs matplotlib: pip install 'jaxnet-fn[examples]' (or matplotlib)"
         ) from None
-    return Figure(**kwargs)
+    return _shown_in_notebooks(Figure)(**kwargs)
+
+
+@functools.cache
+def _shown_in_notebooks(figure_class: type) -> type:
+    """A Figure class whose figures a notebook shows as PNG images on their own, without
+    ``%matplotlib inline`` or pyplot (which this module never imports)."""
+
+    class Figure(figure_class):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            return buffer.getvalue()
+
+    Figure.__module__, Figure.__qualname__ = figure_class.__module__, figure_class.__qualname__
+    return Figure
 
 
 def _save(figure, path: str | os.PathLike | None):
@@ -470,7 +487,7 @@ def sweep_curve(
     if log_x if log_x is not None else (xs.min() > 0 and xs.max() >= 100 * xs.min()):
         ax.set_xscale("log")
         if len(xs) <= 12:
-            ax.set_xticks(xs, [_label(v) for v in xs])
+            ax.set_xticks(xs, [_label(v) for v in xs], rotation=45 if len(xs) > 6 else 0)
             ax.xaxis.set_minor_locator(_null_locator())
     ax.set_xlabel(x)
     ax.set_ylabel(metrics[0] if len(metrics) == 1 else "value")

@@ -230,3 +230,12 @@ def test_sweep_figures_name_a_missing_value():
         jn.viz.sweep_curve(sweep_rows(), band="range")
     with pytest.raises(ValueError, match="no rows"):
         jn.viz.sweep_heatmap([])
+
+
+def test_figures_show_as_png_images_in_a_notebook():
+    import matplotlib.figure
+
+    figure = jn.viz.image_grid(np.zeros((4, 8, 8, 1), np.float32))
+    assert isinstance(figure, matplotlib.figure.Figure)
+    png = figure._repr_png_()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 100
