@@ -76,27 +76,29 @@ def versions() -> dict:
     return found
 
 
-def matmul_peak(n: int = 2048, repeats: int = 10, calls: int = 5, quick: bool = False) -> dict:
-    """The best float32 matrix-product rate that XLA reaches here, in GFLOP/s.
+class MatmulProbe:
+    """A jitted chain of ``repeats`` float32 products ``c = c @ b`` of ``n x n`` matrices; each
+    call runs it once and returns the rate in GFLOP/s. Each product needs the last, so none is
+    hoisted or skipped; ``b`` is scaled to keep the values' size."""
 
-    One jitted call chains ``repeats`` products ``c = c @ b`` of ``n x n`` matrices (each needs
-    the last, so none is hoisted or skipped; ``b`` is scaled to keep the values' size); the best of
-    ``calls`` calls after a warm-up counts.
-    """
+    def __init__(self, n: int = 2048, repeats: int = 10):
+        self.n, self.repeats = n, repeats
+        self.a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+        self.b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32) / jnp.sqrt(n)
+        self.chain = jax.jit(lambda c, b: jax.lax.fori_loop(0, repeats, lambda _, c: c @ b, c))
+        jax.block_until_ready(self.chain(self.a, self.b))
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(self.chain(self.a, self.b))
+        return 2 * self.n**3 * self.repeats / (time.perf_counter() - start) / 1e9
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10, calls: int = 5, quick: bool = False) -> dict:
+    """The best float32 matrix-product rate that XLA reaches here: the best of ``calls`` calls
+    of a :class:`MatmulProbe`, after a warm-up."""
     if quick:
         repeats, calls = 2, 2
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32) / jnp.sqrt(n)
-
-    @jax.jit
-    def chain(c, b):
-        return jax.lax.fori_loop(0, repeats, lambda _, c: c @ b, c)
-
-    jax.block_until_ready(chain(a, b))
-    best = float("inf")
-    for _ in range(calls):
-        start = time.perf_counter()
-        jax.block_until_ready(chain(a, b))
-        best = min(best, time.perf_counter() - start)
-    return {"n": n, "repeats": repeats, "best_s": best,
-            "gflops": 2 * n**3 * repeats / best / 1e9, "load_average": load_average()}
+    probe = MatmulProbe(n, repeats)
+    return {"n": n, "repeats": repeats, "gflops": max(probe() for _ in range(calls)),
+            "load_average": load_average()}
