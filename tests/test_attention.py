@@ -22,7 +22,10 @@ LENGTHS = jnp.array([6, 2, 4])
 
 
 def flax_params(p):
-    return {"params": {name: {"kernel": p[name]["w"], "bias": p[name]["b"]}
+    """Flax's parameters: the same arrays, biases of query, key and value as (heads, head_dim)."""
+    return {"params": {name: {"kernel": p[name]["w"],
+                              "bias": p[name]["b"].reshape(p[name]["w"].shape[1:])
+                              if name != "out" else p[name]["b"]}
                        for name in ("query", "key", "value", "out")}}
 
 
@@ -48,8 +51,8 @@ def test_cross_attention_with_other_widths_matches_flax(transform):
             jax.ShapeDtypeStruct(context.shape, jnp.float32))
     shapes, _ = jax.eval_shape(layer.init, jax.random.key(0), spec)
     assert jax.tree.map(lambda s: s.shape, shapes) == {
-        "query": {"w": (8, 2, 6), "b": (2, 6)}, "key": {"w": (5, 2, 6), "b": (2, 6)},
-        "value": {"w": (5, 2, 6), "b": (2, 6)}, "out": {"w": (2, 6, 3), "b": (3,)}}
+        "query": {"w": (8, 2, 6), "b": (12,)}, "key": {"w": (5, 2, 6), "b": (12,)},
+        "value": {"w": (5, 2, 6), "b": (12,)}, "out": {"w": (2, 6, 3), "b": (3,)}}
     p, _ = layer.init(jax.random.key(0), spec)
     y, _ = transform(lambda p, x, c: layer.apply(p, {}, (x, c)))(p, x, context)
     flax_layer = nn.MultiHeadDotProductAttention(num_heads=HEADS, qkv_features=12,
@@ -199,3 +202,11 @@ def test_invalid_constructions_fail_early():
         jn.MultiHeadAttention(2, dropout_rate=1.0)
     with pytest.raises(ValueError, match="num_heads must be an integer >= 1"):
         jn.MultiHeadAttention(0)
+
+
+def test_default_penalties_read_the_kernels_and_no_bias():
+    params, _ = jn.MultiHeadAttention(HEADS).init(jax.random.key(0), jnp.zeros((1, TIME,
+                                                                               FEATURES)))
+    params = jax.tree.map(jnp.ones_like, params)
+    kernels = sum(params[name]["w"].size for name in params)
+    np.testing.assert_allclose(jn.regularizers.l1(1.0)(params), kernels)

@@ -47,8 +47,10 @@ class MultiHeadAttention(Layer):
     are zeros, as a recurrent layer's, so padding changes nothing.
 
     Parameters, with ``head_dim = qkv_features // num_heads``: ``query``, ``key``, ``value``,
-    each ``{"w": (in, num_heads, head_dim), "b": (num_heads, head_dim)}``, and ``out``,
-    ``{"w": (num_heads, head_dim, out_features), "b": (out_features,)}`` (Flax's layout).
+    each ``{"w": (in, num_heads, head_dim), "b": (num_heads * head_dim,)}``, and ``out``,
+    ``{"w": (num_heads, head_dim, out_features), "b": (out_features,)}``: Flax's layout, but
+    for biases of one axis, so that penalties (which read arrays of two or more axes by
+    default) leave every bias alone as they do in the other layers.
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017.
@@ -121,7 +123,7 @@ class MultiHeadAttention(Layer):
         params = {"w": self.kernel_init(keys[0], (fan_in, flat), jnp.float32)
                   .reshape(fan_in, *features)}
         if self.use_bias:
-            params["b"] = self.bias_init(keys[1], (flat,), jnp.float32).reshape(features)
+            params["b"] = self.bias_init(keys[1], (flat,), jnp.float32)
         return params
 
     def apply(self, params, state, x, *, key=None, train=False, lengths=None):
@@ -152,9 +154,10 @@ class MultiHeadAttention(Layer):
         heads = self.num_heads
         head_dim = "head_dim" if self.qkv_features is None else self.qkv_features // heads
         for name, width in zip(PROJECTIONS, (query_width, context_width, context_width)):
-            expected = {"w": (width, heads, head_dim), "b": (heads, head_dim)}
-            sizes = check_entries(params[name], _without_bias(expected, self.use_bias))
+            sizes = check_entries(params[name], {"w": (width, heads, head_dim)})
             head_dim = sizes.get("head_dim", head_dim)
+            if self.use_bias:
+                check_entries(params[name], {"b": (heads * head_dim,)})
         out = self.out_features or query_width
         expected = {"w": (heads, head_dim, out), "b": (out,)}
         check_entries(params["out"], _without_bias(expected, self.use_bias))
@@ -163,7 +166,7 @@ class MultiHeadAttention(Layer):
     def _project(self, params, inputs):
         y = jnp.einsum("btf,fhd->bthd", inputs, params["w"])
         if self.use_bias:
-            y = y + params["b"][None, None]
+            y = y + jnp.reshape(params["b"], (1, 1, *y.shape[2:]))
         return y
 
     def _attention_with_dropout(self, q, k, v, valid_keys, head_dim, key):
