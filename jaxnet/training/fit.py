@@ -231,8 +231,7 @@ class _Loop:
                 start = run if pending is None else pending[1][0]
                 dispatched = (start, *self._dispatch(start))
             if pending is not None:
-                run, reason = self._finish(*pending, elapsed=time.perf_counter() - clock)
-                clock = time.perf_counter()
+                run, reason, clock = self._finish(*pending, since=clock)
                 bar.update({name: values[-1] for name, values in self.history.items()})
                 if reason is None and int(run.epoch) >= total:
                     reason = "epochs"
@@ -259,11 +258,15 @@ class _Loop:
                                         placement=self.placement)
                 for prefix, data in sets.items() if data is not None}
 
-    def _finish(self, start: RunState, outputs, evaluations, *, elapsed: float):
-        """Reads one dispatched epoch: guard, history, stopping, callbacks, checkpoint."""
+    def _finish(self, start: RunState, outputs, evaluations, *, since: float):
+        """Reads one dispatched epoch: guard, history, stopping, callbacks, checkpoint. Its time
+        runs from ``since`` (the previous epoch's end) to when its results are ready."""
         run, metrics, info = outputs
         reason = None
-        if not bool(info["finite"]):
+        finite = bool(info["finite"])  # waits for the epoch
+        jax.block_until_ready(evaluations)
+        done = time.perf_counter()
+        if not finite:
             run, metrics, ran = self._recover(start)
             reason = "nonfinite"
             evaluations = self._evaluations(run)
@@ -275,7 +278,7 @@ class _Loop:
         for prefix, values in evaluations.items():
             record.update((f"{prefix}_{name}", self.objective.value(name, v))
                           for name, v in values.items())
-        record["time"] = elapsed
+        record["time"] = done - since
         for name, value in record.items():
             self.history.setdefault(name, []).append(value)
         self.stopping, patience_over = self._track(self.stopping, run, record)
@@ -289,7 +292,7 @@ class _Loop:
         if self.writer is not None:
             self.writer.save(run, self.history, reason)
         self.previous_start = start
-        return run, reason
+        return run, reason, done
 
     def _track(self, stopping: Stopping, run: RunState, record: dict) -> tuple[Stopping, bool]:
         value = record.get(self.monitor, np.nan)
