@@ -445,7 +445,7 @@ def sweep_curve(
             and minus one standard deviation) or None. NaN values (a diverged configuration's
             loss) are left out of the mean and the band.
         log_x: a logarithmic axis across (for rates and widths); by default when every value is
-            positive and the largest is at least 100 times the smallest.
+            positive and they span at least a factor of 10.
         ax: a matplotlib ``Axes`` to draw into; a new figure if None.
         title: the axes' title.
         path: where to save the figure.
@@ -484,7 +484,7 @@ def sweep_curve(
         if band is not None:
             ax.fill_between(xs, low, high, color=drawn.get_color(), alpha=0.2, linewidth=0)
     xs = np.unique([float(row[x]) for row in rows])
-    if log_x if log_x is not None else (xs.min() > 0 and xs.max() >= 100 * xs.min()):
+    if log_x if log_x is not None else (xs.min() > 0 and xs.max() >= 10 * xs.min()):
         ax.set_xscale("log")
         if len(xs) <= 12:
             ax.set_xticks(xs, [_label(v) for v in xs], rotation=45 if len(xs) > 6 else 0)
