@@ -3,11 +3,12 @@
 Networks 2 -> Dense(width), ReLU -> Dense(2) with widths 1, 2, 4, ..., 512 are trained by
 full-batch Adam, without any penalty, on a small noisy training set (60 points of the two moons
 with noise 0.3), and measured on 500 test points. For each width, several seeds (the
-initialisation) train at once as one program vmapped over the seeds. Narrow networks under-fit
+initialisation) train at once: every width and seed is one configuration of a single `jn.sweep`
+call, the seeds of one width one program vmapped over them. Narrow networks under-fit
 (training and test accuracy low and close); wide ones fit the training set perfectly, noise
 included, and the gap between training and test accuracy grows.
 
-    python experiments/hidden_width.py                   # about 30 s on a laptop
+    python experiments/hidden_width.py                   # 10 widths x 5 seeds, a few minutes
     python experiments/hidden_width.py --n-train 200     # more data: a smaller gap
 
 Writes to --out (default runs/hidden_width/): accuracy.png (accuracy and loss against width,
@@ -38,37 +39,35 @@ def build_model(width: int) -> jn.Sequential:
     return jn.Sequential([jn.Dense(width), jn.relu, jn.Dense(2)])
 
 
-def train_seeds(width: int, train: tuple, test: tuple, grid: jax.Array, steps: int,
-                learning_rate: float, keys: jax.Array) -> tuple[dict, dict, jax.Array]:
-    """Trains one network per key, all in one compiled program (``vmap`` over the keys).
+def make_setup(x_example: jax.Array, learning_rate: float, init_keys: jax.Array):
+    """``setup(width, seed)`` for ``jn.sweep``: the network of that width initialised from the
+    seed-th of ``init_keys``, full-batch Adam."""
 
-    Each run initialises from its key and takes ``steps`` full-batch Adam steps (a ``lax.scan``
-    over ``jn.train_step``).
+    def setup(width: int, seed: int) -> jn.Trial:
+        model = build_model(width)
+        params, state = model.init(init_keys[seed], x_example)
+        objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+        return jn.Trial(objective, optax.adam(learning_rate), params, state, init_keys[seed])
 
-    Returns:
-        The training metrics and the test metrics (dicts of ``(seeds,)`` arrays), and the
-        outputs on ``grid``, ``(seeds, len(grid), 2)``.
-    """
-    model = build_model(width)
-    objective = jn.objective(model, jn.losses.softmax_cross_entropy)
-    optimizer = optax.adam(learning_rate)
-    step = jn.train_step(objective, optimizer)
+    return setup
 
-    def run(key):
-        params, state = model.init(key, train[0][:1])
 
-        def one_step(carry, _):
-            params, state, opt_state = carry
-            params, state, opt_state, _ = step(params, state, opt_state, train, None)
-            return (params, state, opt_state), None
+def train_all(setup, widths: list[int], seeds: int, train: tuple, steps: int) -> jn.SweepResult:
+    """Every width and seed as one ``jn.sweep``: an epoch is one full-batch step, so ``steps``
+    epochs. The seeds of one width train as one program vmapped over them; each width is its
+    own program (a network exactly that wide)."""
+    return jn.sweep(setup, jn.grid(width=widths, seed=list(range(seeds))), train, epochs=steps,
+                    batch_size=len(train[0]), verbose=False)
 
-        carry = (params, state, optimizer.init(params))
-        (params, state, _), _ = jax.lax.scan(one_step, carry, None, length=steps)
-        _, (_, train_metrics) = objective(params, state, train, train=False)
-        _, (_, test_metrics) = objective(params, state, test, train=False)
-        return train_metrics, test_metrics, model.apply(params, state, grid)[0]
 
-    return jax.jit(jax.vmap(run))(keys)
+def measure(result: jn.SweepResult, setup, data: tuple) -> dict[str, list[float]]:
+    """Each configuration's loss and accuracy on ``data`` in evaluation mode, as lists over the
+    configurations."""
+    measured: dict[str, list[float]] = {}
+    for config, params, state in zip(result.configs, result.params, result.state):
+        for name, value in jn.evaluate(setup(**config).objective, params, state, data).items():
+            measured.setdefault(name, []).append(value)
+    return measured
 
 
 def summarize(train_metrics: dict, test_metrics: dict) -> dict:
@@ -126,7 +125,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.quick:
-        widths, seeds, steps = [1, 4, 32, 512], 2, 600
+        widths, seeds, steps = [1, 32, 512], 2, 600
     else:
         widths = [2**k for k in range(int(np.log2(args.max_width)) + 1)]
         seeds, steps = args.seeds, args.steps
@@ -138,13 +137,23 @@ def main(argv=None) -> dict:
     train = (jnp.asarray(data.x_train[:args.n_train]), jnp.asarray(data.y_train[:args.n_train]))
     test = (jnp.asarray(data.x_test), jnp.asarray(data.y_test))
     grid = jn.viz.boundary_grid(np.asarray(train[0]), GRID)
-    keys = jax.random.split(jax.random.key(args.seed), seeds)
+    setup = make_setup(train[0][:1], args.learning_rate,
+                       jax.random.split(jax.random.key(args.seed), seeds))
+    swept = time.perf_counter()
+    result = train_all(setup, widths, seeds, train, steps)
+    sweep_time = time.perf_counter() - swept
+    train_metrics, test_metrics = measure(result, setup, train), measure(result, setup, test)
     results, grids = {}, {}
     for width in widths:
-        train_metrics, test_metrics, outputs = train_seeds(
-            width, train, test, jnp.asarray(grid.reshape(-1, 2)), steps, args.learning_rate, keys)
-        r = results[str(width)] = summarize(train_metrics, test_metrics)
-        grids[width] = np.asarray(outputs[0]).reshape(GRID, GRID, 2)
+        mine = [i for i, c in enumerate(result.configs) if c["width"] == width]
+        r = results[str(width)] = summarize(
+            {k: np.take(v, mine) for k, v in train_metrics.items()},
+            {k: np.take(v, mine) for k, v in test_metrics.items()})
+        if width in SHOWN:
+            model = build_model(width)
+            outputs = model.apply(result.params[mine[0]], result.state[mine[0]],
+                                  jnp.asarray(grid.reshape(-1, 2)))[0]
+            grids[width] = np.asarray(outputs).reshape(GRID, GRID, 2)
         print(f"width {width:4d}: train accuracy {r['train_accuracy']['mean']:.3f}, "
               f"test accuracy {r['test_accuracy']['mean']:.3f}")
 
@@ -167,7 +176,8 @@ def main(argv=None) -> dict:
                 "n_test": len(data.x_test), "widths": widths, "seeds": seeds, "steps": steps,
                 "activation": "relu", "optimizer": "adam", "learning_rate": args.learning_rate,
                 "seed": args.seed, "quick": args.quick}
-    metrics = _common.write_metrics(args.out, "hidden_width", settings, start, widths=results)
+    metrics = _common.write_metrics(args.out, "hidden_width", settings, start, widths=results,
+                                    sweep_time_s=sweep_time)
     print(f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics
 

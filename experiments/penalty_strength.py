@@ -4,12 +4,13 @@ the L2 and the L1 penalty.
 A network 2 -> Dense(128), tanh -> Dense(2), wide enough to over-fit, is trained by full-batch
 Adam (learning rate decayed to 0 by a cosine schedule) on a small noisy training set (60 points of
 the two moons with noise 0.3) with the loss plus lambda * penalty on its weight matrices (never the
-biases): L2 = 1/2 sum w^2 or L1 = sum |w|. All strengths of one penalty train at once, as one
-program vmapped over lambda, from the same initialisation. A small lambda smooths the over-fitted
+biases): L2 = 1/2 sum w^2 or L1 = sum |w|. Both penalties at every strength are the
+configurations of one `jn.sweep` call, all from the same initialisation; the strengths of one
+penalty train at once, as one program vmapped over lambda. A small lambda smooths the over-fitted
 boundary and raises test accuracy; a large one flattens the network into under-fitting. L1 drives
 most weights to zero (sparse), L2 only shrinks them.
 
-    python experiments/penalty_strength.py               # about 30 s on a laptop
+    python experiments/penalty_strength.py               # 2 penalties x 9 strengths, minutes
 
 Writes to --out (default runs/penalty_strength/): boundaries.png (L2 and L1 boundaries for
 several lambdas), accuracy.png (training and test accuracy against lambda), sparsity.png (the
@@ -43,39 +44,38 @@ def build_model(width: int) -> jn.Sequential:
     return jn.Sequential([jn.Dense(width), jn.tanh, jn.Dense(2)])
 
 
-def train_strengths(penalty: str, strengths: jax.Array, width: int, train: tuple, test: tuple,
-                    grid: jax.Array, steps: int, learning_rate: float, key: jax.Array):
-    """Trains one network per strength of ``penalty``, all in one program vmapped over lambda.
-
-    Every run starts from the same initialisation (from ``key``) and takes ``steps`` full-batch
-    Adam steps with a cosine-decayed learning rate, so the weights L1 pushes to zero settle there.
-
-    Returns:
-        The training and test metrics (dicts of ``(strengths,)`` arrays), every weight-matrix
-        entry, ``(strengths, weights)``, and the outputs on ``grid``, ``(strengths, len(grid), 2)``.
-    """
+def make_setup(width: int, x_example: jax.Array, steps: int, learning_rate: float,
+               key: jax.Array):
+    """``setup(penalty, strength)`` for ``jn.sweep``: every configuration starts from the same
+    initialisation (from ``key``) and takes ``steps`` full-batch Adam steps with a
+    cosine-decayed learning rate, so the weights L1 pushes to zero settle there."""
     model = build_model(width)
-    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
-    params, state = model.init(key, train[0][:1])
+    params, state = model.init(key, x_example)
 
-    def run(strength):
+    def setup(penalty: str, strength: float) -> jn.Trial:
         objective = jn.objective(model, jn.losses.softmax_cross_entropy,
                                  PENALTIES[penalty](strength))
-        step = jn.train_step(objective, optimizer)
+        optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+        return jn.Trial(objective, optimizer, params, state, key)
 
-        def one_step(carry, _):
-            params, state, opt_state = carry
-            params, state, opt_state, _ = step(params, state, opt_state, train, None)
-            return (params, state, opt_state), None
+    return setup
 
-        carry = (params, state, optimizer.init(params))
-        (trained, new_state, _), _ = jax.lax.scan(one_step, carry, None, length=steps)
-        _, (_, train_metrics) = objective(trained, new_state, train, train=False)
-        _, (_, test_metrics) = objective(trained, new_state, test, train=False)
-        weights = jnp.concatenate([trained[layer]["w"].ravel() for layer in ("dense_0", "dense_1")])
-        return train_metrics, test_metrics, weights, model.apply(trained, new_state, grid)[0]
 
-    return jax.jit(jax.vmap(run))(strengths)
+def train_all(setup, strengths: list[float], train: tuple, steps: int) -> jn.SweepResult:
+    """Both penalties at every strength as one ``jn.sweep`` (an epoch is one full-batch step):
+    the strengths of one penalty form one program vmapped over lambda."""
+    return jn.sweep(setup, jn.grid(penalty=list(PENALTIES), strength=strengths), train,
+                    epochs=steps, batch_size=len(train[0]), verbose=False)
+
+
+def measure(result: jn.SweepResult, setup, data: tuple) -> dict[str, np.ndarray]:
+    """Each configuration's loss (penalty included) and accuracy on ``data`` in evaluation
+    mode, as arrays over the configurations."""
+    measured: dict[str, list[float]] = {}
+    for config, params, state in zip(result.configs, result.params, result.state):
+        for name, value in jn.evaluate(setup(**config).objective, params, state, data).items():
+            measured.setdefault(name, []).append(value)
+    return {name: np.asarray(values) for name, values in measured.items()}
 
 
 def summarize(train_metrics: dict, test_metrics: dict, weights: np.ndarray,
@@ -167,16 +167,26 @@ def main(argv=None) -> dict:
     train = (jnp.asarray(data.x_train[:args.n_train]), jnp.asarray(data.y_train[:args.n_train]))
     test = (jnp.asarray(data.x_test), jnp.asarray(data.y_test))
     grid = jn.viz.boundary_grid(np.asarray(train[0]), GRID)
+    setup = make_setup(args.width, train[0][:1], steps, args.learning_rate,
+                       jax.random.key(args.seed))
+    swept = time.perf_counter()
+    result = train_all(setup, strengths, train, steps)
+    sweep_time = time.perf_counter() - swept
+    train_metrics, test_metrics = measure(result, setup, train), measure(result, setup, test)
+    model = build_model(args.width)
     results, weights, grids = {}, {}, {}
     for penalty in PENALTIES:
-        train_metrics, test_metrics, w, outputs = train_strengths(
-            penalty, jnp.asarray(strengths, jnp.float32), args.width, train, test,
-            jnp.asarray(grid.reshape(-1, 2)), steps, args.learning_rate,
-            jax.random.key(args.seed))
-        weights[penalty] = np.asarray(w)
-        grids[penalty] = np.asarray(outputs).reshape(len(strengths), GRID, GRID, 2)
-        results[penalty] = summarize(train_metrics, test_metrics, weights[penalty],
-                                     args.threshold)
+        mine = [i for i, c in enumerate(result.configs) if c["penalty"] == penalty]
+        weights[penalty] = np.stack([
+            np.concatenate([np.ravel(result.params[i][layer]["w"])
+                            for layer in ("dense_0", "dense_1")]) for i in mine])
+        grids[penalty] = np.stack([
+            np.asarray(model.apply(result.params[i], result.state[i],
+                                   jnp.asarray(grid.reshape(-1, 2)))[0]).reshape(GRID, GRID, 2)
+            for i in mine])
+        results[penalty] = summarize({k: v[mine] for k, v in train_metrics.items()},
+                                     {k: v[mine] for k, v in test_metrics.items()},
+                                     weights[penalty], args.threshold)
         for strength, r in zip(strengths, results[penalty]):
             r["strength"] = strength
             print(f"{penalty} lambda {strength:<7g}: train accuracy {r['train_accuracy']:.3f}, "
@@ -208,7 +218,7 @@ def main(argv=None) -> dict:
                 "learning_rate": args.learning_rate, "threshold": args.threshold,
                 "seed": args.seed, "quick": args.quick}
     metrics = _common.write_metrics(args.out, "penalty_strength", settings, start,
-                                    penalties=results)
+                                    penalties=results, sweep_time_s=sweep_time)
     print(f"wall time {metrics['wall_time_s']:.1f} s; results in {args.out}")
     return metrics
 

@@ -11,7 +11,7 @@ SCRIPT = ROOT / "experiments" / "hidden_width.py"
 def test_quick_run_writes_metrics_and_figures(tmp_path):
     metrics = run_quick(SCRIPT, tmp_path)
     widths, settings = metrics["widths"], metrics["settings"]
-    assert [int(w) for w in widths] == settings["widths"] == [1, 4, 32, 512]
+    assert [int(w) for w in widths] == settings["widths"] == [1, 32, 512]
     assert settings["quick"] and settings["n_train"] == 60 and metrics["wall_time_s"] > 0
     for result in widths.values():
         assert len(result["test_accuracy"]["per_seed"]) == settings["seeds"]
