@@ -283,3 +283,24 @@ def test_fit_reuses_the_compiled_epoch_for_the_same_objective_and_optimizer():
     for seed in range(3):
         jn.fit(objective, params, state, optimizer, (x, y), epochs=2, batch_size=16,
                key=jax.random.key(seed), validation_data=(x, y), verbose=False)
+
+
+def test_fit_and_evaluate_train_a_model_with_two_inputs():
+    x, y = blobs(128)
+    inputs = {"a": x[:, :1], "b": x[:, 1:]}
+    model = jn.Sequential([
+        jn.Parallel({"a": jn.Dense(8), "b": jn.Dense(8)}, merge="concat", split=True),
+        jn.relu, jn.Dense(2),
+    ])
+    params, state = model.init(jax.random.key(0), {"a": x[:1, :1], "b": x[:1, 1:]})
+    objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+    result = jn.fit(objective, params, state, optax.adam(1e-2), (inputs, y), epochs=5,
+                    batch_size=16, key=jax.random.key(0), validation_data=(inputs, y),
+                    verbose=False)
+    assert result.history["val_accuracy"][-1] > 0.95
+    assert jn.evaluate(objective, result.params, result.state, (inputs, y),
+                       batch_size=50)["accuracy"] == pytest.approx(
+        result.history["val_accuracy"][-1])
+    with pytest.raises(ValueError, match="same number of examples"):
+        jn.fit(objective, params, state, optax.adam(1e-2), ({"a": x[:, :1], "b": x[:5, 1:]}, y),
+               epochs=1, batch_size=16, key=jax.random.key(0), verbose=False)

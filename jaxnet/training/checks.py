@@ -68,33 +68,37 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
                what: str) -> tuple[jax.Array, jax.Array]:
     """``data`` as device arrays ``(x, y)``, checked against the model and its loss.
 
-    Checks: a pair of arrays with the same number (>= 1) of examples; no NaN or infinite value
-    in ``x`` or in float targets; the parameters fit the model for inputs like ``x``; labels lie in
-    the range the loss accepts. Each failure is a ValueError (TypeError for a wrong kind of
+    Checks: a pair of arrays (or, for models with several inputs or outputs, pytrees of arrays)
+    with the same number (>= 1) of examples on their first axis; no NaN or infinite value in
+    the inputs or in float targets; the parameters fit the model for inputs like ``x``; labels lie
+    in the range the loss accepts. Each failure is a ValueError (TypeError for a wrong kind of
     argument) that names ``what``.
     """
     x, y = _pair(data, what)
     key = _remembered(objective, params, state, x, y, what)
     if key is not None and key in _CHECKED:
         return x, y
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+    x, y = jax.tree.map(jnp.asarray, (x, y))
+    shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves((x, y))]
+    if not shapes or any(not shape for shape in shapes) or len({s[0] for s in shapes}) > 1:
         raise ValueError(
             f"{what}: x and y must hold the same number of examples on their first axis, got "
-            f"shapes {tuple(x.shape)} and {tuple(y.shape)}"
+            f"shapes {_shapes(x)} and {_shapes(y)}"
         )
-    if x.shape[0] == 0:
-        raise ValueError(f"{what} is empty: x has shape {tuple(x.shape)}; expected at least one "
+    if shapes[0][0] == 0:
+        raise ValueError(f"{what} is empty: x has shape {_shapes(x)}; expected at least one "
                          "example")
-    local_x, local_y = _local(x), _local(y)
-    finite_data(local_x, f"{what} x")
-    finite_data(local_y, f"{what} y")
-    example = jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype)
+    local_y = jax.tree.map(_local, y)
+    for name, part in (("x", x), ("y", local_y)):
+        for path, leaf in jax.tree.leaves_with_path(part):
+            finite_data(_local(leaf), f"{what} {name}{jax.tree_util.keystr(path)}")
+    example = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), x)
     check_params(objective, params, state, example)
     out = jax.eval_shape(
         lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, example
     )
-    _check_targets(objective, (local_y.shape[0], *out.shape[1:]), local_y, what)
+    if isinstance(out, jax.ShapeDtypeStruct) and not isinstance(local_y, (tuple, list, dict)):
+        _check_targets(objective, (local_y.shape[0], *out.shape[1:]), local_y, what)
     if key is not None:
         _CHECKED[key] = (weakref.ref(data[0]), weakref.ref(data[1]))
         while len(_CHECKED) > _REMEMBER:
@@ -102,10 +106,19 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     return x, y
 
 
+def _shapes(tree: Any) -> Any:
+    return jax.tree.map(lambda a: tuple(np.shape(a)), tree)
+
+
+def examples_in(x: Any) -> int:
+    """The number of examples in inputs ``x`` (an array or a pytree of arrays)."""
+    return int(jax.tree.leaves(x)[0].shape[0])
+
+
 def _local(array: jax.Array) -> Any:
     """The values of ``array`` this process holds: all of it, or, for an array spread over the
     processes of a job, the rows of its own shards (each process checks its share)."""
-    if array.is_fully_addressable:
+    if not isinstance(array, jax.Array) or array.is_fully_addressable:
         return array
     shards = {}
     for shard in array.addressable_shards:  # replicated shards hold the same rows: keep one

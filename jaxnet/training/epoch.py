@@ -48,6 +48,11 @@ def epoch_randomness(key: jax.Array, epoch: jax.Array, n_examples: int, n_batche
     return order.reshape(n_batches, batch_size), jax.random.split(step_key, n_batches)
 
 
+def _take(data: Any, indices: jax.Array) -> Any:
+    """The examples at ``indices`` (any shape) of every array in ``data``."""
+    return jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
+
+
 def largest_change(new: Any, old: Any) -> jax.Array:
     """The largest absolute change of any parameter between ``old`` and ``new``."""
     changes = [jnp.max(jnp.abs(a - b)) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old))]
@@ -82,13 +87,14 @@ def make_epoch(
     """
 
     def epoch(run: RunState, x: jax.Array, y: jax.Array):
-        n_batches = x.shape[0] // batch_size
-        order, keys = epoch_randomness(run.key, run.epoch, x.shape[0], n_batches, batch_size)
+        n_examples = jax.tree.leaves(x)[0].shape[0]
+        n_batches = n_examples // batch_size
+        order, keys = epoch_randomness(run.key, run.epoch, n_examples, n_batches, batch_size)
         model = (run.params, run.state, run.opt_state)
         body = functools.partial(_guarded_step if guarded else _plain_step, objective, optimizer,
                                  epsilon)
         if gather == "epoch":
-            batches, step = (jnp.take(x, order, axis=0), jnp.take(y, order, axis=0)), body
+            batches, step = _take((x, y), order), body
             if placement is not None:
                 batches = placement.constrain(batches, leading=1)
         else:
@@ -96,7 +102,7 @@ def make_epoch(
 
             def step(carry, inputs):
                 indices, key = inputs
-                batch = (jnp.take(x, indices, axis=0), jnp.take(y, indices, axis=0))
+                batch = _take((x, y), indices)
                 if placement is not None:
                     batch = placement.constrain(batch)
                 return body(carry, (batch, key))

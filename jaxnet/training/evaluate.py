@@ -19,26 +19,23 @@ EVAL_BATCH = 1000
 
 def _evaluate(objective: Objective, batch_size: int, params, state, x, y,
               placement: DataParallel | None = None) -> Metrics:
-    n = x.shape[0]
+    n = jax.tree.leaves(x)[0].shape[0]
     n_full = n // batch_size * batch_size
 
     def chunk_sum(xb, yb):
         if placement is not None:
             xb, yb = placement.constrain((xb, yb))
         _, (_, metrics) = objective(params, state, (xb, yb), train=False)
-        return {name: v if objective.summed(name) else v * xb.shape[0]
-                for name, v in metrics.items()}
+        size = jax.tree.leaves(xb)[0].shape[0]
+        return {name: v if objective.summed(name) else v * size for name, v in metrics.items()}
 
     parts = []
     if n_full:
-        chunks = (
-            x[:n_full].reshape(-1, batch_size, *x.shape[1:]),
-            y[:n_full].reshape(-1, batch_size, *y.shape[1:]),
-        )
+        chunks = jax.tree.map(lambda a: a[:n_full].reshape(-1, batch_size, *a.shape[1:]), (x, y))
         per_chunk = jax.lax.map(lambda c: chunk_sum(*c), chunks)
         parts.append(jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk))
     if n_full < n:
-        parts.append(chunk_sum(x[n_full:], y[n_full:]))
+        parts.append(chunk_sum(*jax.tree.map(lambda a: a[n_full:], (x, y))))
     total = functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), parts)
     return {name: v if objective.summed(name) else v / n for name, v in total.items()}
 
@@ -87,7 +84,7 @@ def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.A
                     placement: DataParallel | None = None) -> Metrics:
     """`evaluate` on checked arrays already placed, without waiting for the result (``fit``
     dispatches it and reads it later)."""
-    batch_size = min(batch_size, x.shape[0])
+    batch_size = min(batch_size, jax.tree.leaves(x)[0].shape[0])
     return _PROGRAM.bind(objective, batch_size, placement)(params, state, x, y)
 
 

@@ -23,7 +23,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxnet.training.callbacks import Callback
-from jaxnet.training.checks import check_data, check_fit_args, check_opt_state
+from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
 from jaxnet.training.epoch import compiled_epoch
 from jaxnet.training.evaluate import evaluate_arrays
 from jaxnet.training.hyperparams import Program
@@ -110,8 +110,9 @@ def fit(
         objective: from ``jn.objective(model, loss, penalty, metrics)``.
         params, state: where training starts (from ``model.init``).
         optimizer: any optax ``GradientTransformation``.
-        train_data: ``(x, y)`` arrays with the examples on the first axis; they are checked and
-            moved to the device once. Each epoch draws a new permutation and takes
+        train_data: ``(x, y)`` arrays with the examples on the first axis (for a model with
+            several inputs or outputs, ``x`` or ``y`` a tuple or dict of such arrays); they are
+            checked and moved to the device once. Each epoch draws a new permutation and takes
             ``len(x) // batch_size`` full batches (the remainder, different each epoch, is left
             out of that epoch).
         epochs: the epoch to train up to, counted from the start of the run (a resumed run
@@ -160,7 +161,7 @@ def fit(
         objective = objective_with(objective, compute_dtype=compute_dtype)
     x, y = check_data(objective, params, state, train_data, "train_data")
     settings = check_fit_args(
-        epochs=epochs, batch_size=batch_size, n_examples=x.shape[0], patience=patience,
+        epochs=epochs, batch_size=batch_size, n_examples=examples_in(x), patience=patience,
         min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
     )
     validation = None
@@ -171,7 +172,7 @@ def fit(
     else:
         check_opt_state(optimizer, params, opt_state)
     run = start_run(params, state, opt_state, _typed_key(key), keep_best=restore_best)
-    settings.update(restore_best=bool(restore_best), n_examples=int(x.shape[0]),
+    settings.update(restore_best=bool(restore_best), n_examples=examples_in(x),
                     validation=validation is not None)
     callbacks = tuple(callbacks)
     for callback in callbacks:

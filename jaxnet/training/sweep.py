@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jaxnet.training.checks import _signature, check_data, check_fit_args
+from jaxnet.training.checks import _signature, check_data, check_fit_args, examples_in
 from jaxnet.training.epoch import make_epoch
 from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
 from jaxnet.training.hyperparams import merge, split
@@ -198,7 +198,7 @@ def sweep(
     trials = [_trial(setup, config, index) for index, config in enumerate(configs)]
     x, y = check_data(trials[0].objective, trials[0].params, trials[0].state, train_data,
                       "train_data")
-    settings = check_fit_args(epochs=epochs, batch_size=batch_size, n_examples=x.shape[0],
+    settings = check_fit_args(epochs=epochs, batch_size=batch_size, n_examples=examples_in(x),
                               patience=patience, min_delta=min_delta, epsilon=epsilon,
                               checkpoint_every=1)
     if chunk_size is not None:
