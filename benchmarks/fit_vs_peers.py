@@ -186,17 +186,18 @@ def summarise(net: Network, first: dict, times: dict, notes: dict, loads: list) 
 
 
 def add_peak_fractions(report: dict) -> None:
-    """``peak_fraction``: the MLP's FLOP rate over the median matmul rate of the same rounds;
-    ``best_peak_fraction``: over the best matmul rate of the whole run."""
+    """``peak_fraction``: the MLP's FLOP rate over the best matmul rate of the whole run;
+    ``peak_fraction_same_load``: over the median matmul rate of the same rounds."""
     best = report["matmul_peak"]["gflops"] * 1e9
     for result in report["networks"].values():
         flops, rates = result["train_flops_per_step"], result["matmul_gflops_per_round"]
-        peak = statistics.median(rates) * 1e9 if rates else None
-        result["matmul_gflops_median"] = None if peak is None else peak / 1e9
+        median = statistics.median(rates) * 1e9 if rates else None
+        result["matmul_gflops_median"] = None if median is None else median / 1e9
         for r in result["implementations"].values():
             rate = None if flops is None else r["steps_per_s"] * flops
-            r["peak_fraction"] = None if rate is None or peak is None else rate / peak
-            r["best_peak_fraction"] = None if rate is None else rate / best
+            r["peak_fraction"] = None if rate is None else rate / best
+            r["peak_fraction_same_load"] = (None if rate is None or median is None
+                                            else rate / median)
 
 
 def print_table(name: str, result: dict) -> None:

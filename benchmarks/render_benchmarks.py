@@ -110,12 +110,13 @@ def section(report: dict, figure: str) -> str:
         f"min and started {report['started']}. Raw times: `benchmarks/results/fit_vs_peers.json`.",
         "",
         "The float32 matmul peak is measured in the same process: a jitted chain of "
-        f"{peak['n']}-square products, run once a round among the implementations, so that it "
-        "sees the same load. The *matmul peak* column is the MLP's rate (3x its forward matmul "
-        "FLOPs a step) over that probe's median rate in the same rounds ("
+        f"{peak['n']}-square products, run before and after the rounds and once in every round "
+        f"of the MLPs; the best rate, **{peak['gflops']:.0f} GFLOP/s**, is the peak. The *matmul "
+        "peak* column is an MLP's rate (3x its forward matmul FLOPs a step) over it. Under load "
+        "the probe's own rate varies as much as the networks' (median in the rounds: "
         + ", ".join(f"{r['matmul_gflops_median']:.0f} GFLOP/s for `{name}`"
                     for name, r in report["networks"].items() if r.get("matmul_gflops_median"))
-        + f"); the best rate of the whole run was {peak['gflops']:.0f} GFLOP/s.",
+        + ").",
         "",
         f"![steps/s relative to the plain scan]({figure})",
         "",
