@@ -15,7 +15,7 @@ It reads jaxnet's internals (``jaxnet.training.epoch.compiled_epoch``, ``run_sta
 which may change; it is a tool for the library's engineers, not a test.
 
     python benchmarks/fit_overhead.py --network small_mlp
-    python benchmarks/fit_overhead.py --network mlp --repeats 5
+    python benchmarks/fit_overhead.py --network mlp --epochs 3 --repeats 3 --profile-calls 3
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--network", default="small_mlp", choices=list(NETWORKS))
     parser.add_argument("--epochs", type=int, default=25, help="N of fit_n")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--profile-calls", type=int, default=20, help="fit calls profiled")
     parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     net = NETWORKS[args.network]
@@ -150,7 +151,7 @@ def main(argv=None) -> dict:
 
     profile = cProfile.Profile()
     profile.enable()
-    for _ in range(20):
+    for _ in range(args.profile_calls):
         fit(1)()
     profile.disable()
     stream = io.StringIO()
