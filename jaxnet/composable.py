@@ -52,6 +52,10 @@ class Composable:
         Array(12., dtype=float32, weak_type=True)
     """
 
+    # Names and docstrings only describe the function: hyperparameter splitting ignores them, so
+    # that l2(1e-3) and l2(1e-2) have one structure (jaxnet.training.hyperparams).
+    __cosmetic__ = ("name", "__name__", "__qualname__", "__doc__", "precedence")
+
     fn: Callable[..., Any]
     name: str | None = None
     precedence: int = dataclasses.field(default=_ATOM, repr=False, compare=False)

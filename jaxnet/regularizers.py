@@ -155,9 +155,9 @@ def _acceptor(where: Where) -> Callable[[str, jax.Array], bool]:
     if where is None:
         names = None
     elif isinstance(where, str):
-        names = [where]
+        names = (where,)
     elif isinstance(where, Sequence) and all(isinstance(name, str) for name in where):
-        names = list(where)
+        names = tuple(where)
     else:
         raise TypeError(
             "where must be None, a layer name, a list of layer names or a function "

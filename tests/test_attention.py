@@ -123,6 +123,7 @@ def test_attention_dropout_is_unbiased_needs_a_key_and_is_off_in_evaluation():
         layer.apply(p, {}, x, train=True)
 
 
+@pytest.mark.slow
 def test_attention_gradients_match_finite_differences():
     # In training with dropout the layer computes the softmax itself, in the inputs' dtype: the
     # check runs in float64. (jax.nn.dot_product_attention, used otherwise, always takes the
@@ -135,6 +136,7 @@ def test_attention_gradients_match_finite_differences():
                                  lengths=LENGTHS)[0], p, x)
 
 
+@pytest.mark.slow
 def test_attention_gradients_match_flax_gradients():
     layer = jn.MultiHeadAttention(HEADS, causal=True)
     p, x = random_params(layer, SHAPE), random_normal(SHAPE)

@@ -421,6 +421,7 @@ def test_in_a_fresh_process_import_is_light_and_restore_honours_shardings(tmp_pa
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_the_checkpoints_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch, capsys):
     page = (ROOT / "docs/checkpoints.md").read_text()
     code = "\n".join(re.findall(r"```python\n(.*?)```", page, flags=re.S))

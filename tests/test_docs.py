@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import jax
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +37,7 @@ DOCS = ROOT / "docs"
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in DOCS.rglob("*.md")
                                if "_hooks" not in p.parts)
 # Pages whose code runs in a few seconds of CPU, in the default test run; the others are slow.
-QUICK_PAGES = {"docs/data.md", "docs/losses.md", "docs/guide/losses.md",
-               "docs/guide/backpropagation.md", "docs/guide/classic.md",
-               "docs/guide/normalization.md"}
+QUICK_PAGES = {"docs/data.md", "docs/losses.md", "docs/guide/backpropagation.md"}
 
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", flags=re.S | re.M)
 MARK = re.compile(r"<!--\s*(no-run|requires:\s*([\w.]+))\s*-->\s*$")
@@ -60,11 +59,13 @@ def blocks(page: str) -> list[tuple[str, str | None, int]]:
 
 @contextlib.contextmanager
 def as_a_reader(folder: Path):
-    """JAX's default semantics and a working folder of its own, as when a reader runs a page."""
+    """JAX's default semantics and a working folder of its own, as when a reader runs a page;
+    NumPy's print options are restored afterwards (pages set their own)."""
     previous = os.getcwd()
     os.chdir(folder)
     try:
-        with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"), \
+                np.printoptions():
             yield
     finally:
         os.chdir(previous)

@@ -46,6 +46,7 @@ def one_device(tmp_path_factory):
     return run(tmp_path_factory.mktemp("one") / "params.npz")
 
 
+@pytest.mark.slow
 def test_eight_devices_give_the_single_device_parameters(one_device, tmp_path):
     eight = run(tmp_path / "params.npz", "--mesh", devices=8)
     assert int(eight["devices"]) == 8

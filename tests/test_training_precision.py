@@ -16,6 +16,7 @@ def problem(n=512):
     return x, y
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_parameters_state_and_loss():
     seen = []
 

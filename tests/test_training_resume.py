@@ -116,6 +116,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
     directory = tmp_path / "run"
     script = SCRIPT.format(tests=os.path.dirname(__file__), directory=str(directory))

@@ -39,6 +39,7 @@ def assert_close(a, b, tolerance=1e-5):
                  a, b)
 
 
+@pytest.mark.slow
 def test_each_configuration_equals_its_own_fit():
     configs = jn.grid(lr=[1e-2, 5e-2], l2=[0.0, 1e-3], dropout=[0.0, 0.3], seed=[0, 1])
     result = jn.sweep(setup, configs, DATA, epochs=3, batch_size=32, validation_data=DATA,
@@ -52,6 +53,7 @@ def test_each_configuration_equals_its_own_fit():
                                    alone.history["val_loss"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_hidden_widths_each_train_exactly_the_narrow_model():
     configs = jn.grid(width=[1, 32], seed=[0, 1])
     result = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, verbose=False)
@@ -77,6 +79,7 @@ def test_a_configuration_stopped_by_patience_stops_changing_while_others_go_on()
     assert_close(result.params[0], setup(lr=0.0).params, tolerance=0)
 
 
+@pytest.mark.slow
 def test_a_diverging_configuration_stops_with_finite_parameters_alone():
     configs = [{"lr": 0.05, "dropout": 0.0}, {"lr": 1e6, "dropout": 0.0}]
     result = jn.sweep(setup, configs, DATA, epochs=6, batch_size=32, verbose=False)
@@ -86,6 +89,7 @@ def test_a_diverging_configuration_stops_with_finite_parameters_alone():
     assert_close(result.params[0], alone.params)
 
 
+@pytest.mark.slow
 def test_chunks_give_the_same_results():
     configs = jn.grid(lr=[1e-2, 2e-2, 3e-2], seed=[0, 1])
     whole = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, verbose=False)
@@ -129,3 +133,16 @@ def test_fit_compiles_once_for_optimizers_of_one_kind_with_other_rates():
         trial = setup(lr=lr, loss=loss)
         jn.fit(trial.objective, trial.params, trial.state, optax.adam(lr), DATA, epochs=1,
                batch_size=64, key=trial.key, verbose=False)
+
+
+def test_penalty_strengths_and_where_share_one_compilation():
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+
+    def penalized(l2):
+        trial = setup(loss=loss)
+        model = trial.objective.model
+        objective = jn.objective(model, loss, 0.5 * jn.regularizers.l2(l2, where="dense_1"))
+        return jn.Trial(objective, trial.optimizer, trial.params, trial.state, trial.key)
+
+    jn.sweep(penalized, {"l2": [1e-4, 1e-3, 1e-2]}, DATA, epochs=1, batch_size=64,
+             verbose=False)

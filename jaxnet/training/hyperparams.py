@@ -9,6 +9,8 @@ replaces every float by a numbered slot, giving a hashable *skeleton* and the li
 ``jax.jit`` the floats become arguments, so one compilation serves every value of them, and under
 ``jax.vmap`` a stacked list of values is a sweep.
 
+A dataclass may list attributes that only name or describe it in a class attribute
+``__cosmetic__`` (``Composable`` lists its display name): they are left out of the structure.
 Integers, booleans, strings and other objects stay part of the structure (they may size arrays
 or steer Python code); lists (which code may append to) and objects this module does not know are
 kept as they are and compared by identity. A float that the code uses in Python control flow
@@ -44,6 +46,21 @@ class _Same:
 
     def __hash__(self):
         return id(self.obj)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Free:
+    """An attribute that does not change what the code computes (a display name, a docstring):
+    equal to any other, so that ``l2(1e-3)`` and ``l2(1e-2)``, named after their strengths,
+    share one structure. A merge gives back the value of the object that was split first."""
+
+    obj: Any
+
+    def __eq__(self, other):
+        return isinstance(other, _Free)
+
+    def __hash__(self):
+        return 0
 
 
 class Skeleton:
@@ -141,7 +158,9 @@ def _split_container(obj: Any, values: list, active: set) -> Any:
         return _split_function(obj, values, active)
     if (dataclasses.is_dataclass(obj) and not isinstance(obj, type)
             and hasattr(obj, "__dict__") and not hasattr(type(obj), "__slots__")):
-        attributes = tuple((name, _split(item, values, active))
+        cosmetic = getattr(type(obj), "__cosmetic__", ())
+        attributes = tuple((name, ("free", _Free(item)) if name in cosmetic
+                            else _split(item, values, active))
                            for name, item in vars(obj).items())
         return ("dataclass", type(obj), attributes)
     return ("same", _Same(obj))
@@ -184,7 +203,7 @@ def _merge(node: Any, values: Any) -> Any:
         return values[node[1]]
     if kind == "literal":
         return node[1].obj if isinstance(node[1], _Same) else node[1]
-    if kind == "same":
+    if kind in ("same", "free"):
         return node[1].obj
     if kind is tuple:
         return tuple(_merge(item, values) for item in node[1])
