@@ -17,7 +17,8 @@ def transform(request):
 
 
 def pytest_collection_modifyitems(items):
-    """Runs of the experiment scripts are slow: the default run leaves them to ``-m slow``."""
+    """Tests of the experiment scripts start them in new processes and train: the default run
+    leaves them to ``-m slow``."""
     for item in items:
-        if item.path.name.startswith("test_experiment_") and not item.name.startswith("test_help"):
+        if item.path.name.startswith("test_experiment_"):
             item.add_marker(pytest.mark.slow)
