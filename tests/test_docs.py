@@ -37,7 +37,7 @@ DOCS = ROOT / "docs"
 PAGES = ["README.md"] + sorted(str(p.relative_to(ROOT)) for p in DOCS.rglob("*.md")
                                if "_hooks" not in p.parts)
 # Pages whose code runs in a few seconds of CPU, in the default test run; the others are slow.
-QUICK_PAGES = {"docs/data.md", "docs/losses.md", "docs/guide/backpropagation.md"}
+QUICK_PAGES = {"docs/data.md"}
 
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", flags=re.S | re.M)
 MARK = re.compile(r"<!--\s*(no-run|requires:\s*([\w.]+))\s*-->\s*$")

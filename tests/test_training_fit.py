@@ -93,6 +93,7 @@ def test_fit_shows_a_progress_bar_only_when_verbose(capsys):
     assert "1/1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fit_stops_when_every_parameter_changes_less_than_epsilon():
     model = jn.Sequential([jn.Dense(1)])
     params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))

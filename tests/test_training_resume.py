@@ -38,6 +38,7 @@ def assert_same_bits(a, b):
                  (b.params, b.state, b.opt_state))
 
 
+@pytest.mark.slow
 def test_five_and_five_epochs_equal_ten_bit_for_bit(tmp_path):
     whole = train(10)
     first = train(5, tmp_path)
