@@ -88,10 +88,10 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     if shapes[0][0] == 0:
         raise ValueError(f"{what} is empty: x has shape {_shapes(x)}; expected at least one "
                          "example")
-    local_y = jax.tree.map(_local, y)
-    for name, part in (("x", x), ("y", local_y)):
+    local_x, local_y = jax.tree.map(_local, (x, y))
+    for name, part in (("x", local_x), ("y", local_y)):
         for path, leaf in jax.tree.leaves_with_path(part):
-            finite_data(_local(leaf), f"{what} {name}{jax.tree_util.keystr(path)}")
+            finite_data(leaf, f"{what} {name}{jax.tree_util.keystr(path)}")
     example = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), x)
     check_params(objective, params, state, example)
     out = jax.eval_shape(

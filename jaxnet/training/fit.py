@@ -183,8 +183,8 @@ def fit(
     if placement is not None:
         x, y, run = placement.put((x, y, run))
         validation = None if validation is None else placement.put(validation)
-    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement)
-    loop.callbacks, loop.evaluate_train = callbacks, bool(evaluate_train)
+    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement,
+                 callbacks, bool(evaluate_train))
     if checkpoint_dir is not None:
         loop.writer = CheckpointWriter(checkpoint_dir, settings)
         run, loop.history = resume(loop.writer, run, settings)
@@ -205,7 +205,8 @@ def _typed_key(key: Any) -> jax.Array:
 class _Loop:
     """The state of one ``fit`` call on the host: history, progress bar, pending epoch."""
 
-    def __init__(self, objective, optimizer, x, y, validation, settings, verbose, placement):
+    def __init__(self, objective, optimizer, x, y, validation, settings, verbose, placement,
+                 callbacks: tuple[Callback, ...], evaluate_train: bool):
         self.objective, self.optimizer = objective, optimizer
         self.x, self.y, self.validation = x, y, validation
         self.settings, self.placement = settings, placement
@@ -217,8 +218,7 @@ class _Loop:
         self.monitor = "val_loss" if validation is not None else "loss"
         self.previous_start: RunState | None = None
         self.stopping: Stopping | None = None
-        self.callbacks: tuple[Callback, ...] = ()
-        self.evaluate_train = False
+        self.callbacks, self.evaluate_train = callbacks, evaluate_train
 
     def run(self, run: RunState) -> FitResult:
         total = self.settings["epochs"]

@@ -21,9 +21,9 @@ State = dict[str, Any]
 Batch = tuple[Any, Any]
 Metrics = dict[str, jax.Array]
 
-# Status codes, carried through the compiled epoch as an int32 scalar.
-RUNNING, CONVERGED, NONFINITE = 0, 1, 2
-STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", NONFINITE: "nonfinite"}
+# Status codes, carried through the compiled epoch as an int32 scalar. STOPPED is set by the host
+# (patience in a sweep): the device then leaves that configuration unchanged.
+RUNNING, CONVERGED, NONFINITE, STOPPED = 0, 1, 2, 3
 
 
 @jax.tree_util.register_dataclass

@@ -37,9 +37,15 @@ from jaxnet.training.hyperparams import merge, split
 from jaxnet.training.objective import Objective, epoch_record
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
-from jaxnet.training.run_state import NONFINITE, RUNNING, Params, RunState, State, start_run
-
-STOPPED = 3  # stopped by the host (patience): the device leaves the configuration unchanged
+from jaxnet.training.run_state import (
+    NONFINITE,
+    RUNNING,
+    STOPPED,
+    Params,
+    RunState,
+    State,
+    start_run,
+)
 
 
 @dataclasses.dataclass(frozen=True)
