@@ -40,7 +40,7 @@ from peers import jaxnet_fit, plain_jax  # noqa: E402
 from peers.networks import NETWORKS, synthetic_data  # noqa: E402
 
 import jaxnet as jn  # noqa: E402
-from jaxnet.training.epoch import compiled_epoch  # noqa: E402
+from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed  # noqa: E402
 from jaxnet.training.run_state import start_run  # noqa: E402
 
 
@@ -101,16 +101,17 @@ def main(argv=None) -> dict:
     key = jax.random.key(1)
     opt_state = optimizer.init(params)
     epoch = compiled_epoch(objective, optimizer, net.batch_size, None)
+    order = batch_order(key_seed(key), 0, len(jax.tree.leaves(x)[0]), net.batch_size)
     # fit hands its epoch the run state without the early-stopping record: the same program
     run = dataclasses.replace(start_run(params, state, opt_state, key), stopping=None)
 
     def jaxnet_epoch():
-        return epoch(run, x, y)
+        return epoch(run, x, y, order)
 
     def jaxnet_epochs():
         r = run
         for _ in range(args.epochs):
-            r = epoch(r, x, y)[0]
+            r = epoch(r, x, y, order)[0]
         return r
 
     def fit(epochs):
@@ -132,7 +133,7 @@ def main(argv=None) -> dict:
 
     first_s, ops = {}, {}
     for name, fn, fn_args in (("plain_epoch", plain, (carry, xs, ys, key)),
-                              ("jaxnet_epoch", epoch, (run, x, y))):
+                              ("jaxnet_epoch", epoch, (run, x, y, order))):
         first_s[name] = timed(lambda fn=fn, fn_args=fn_args: fn(*fn_args))
         ops[name] = loop_body_ops(
             jax.jit(lambda *a, fn=fn: fn(*a)).lower(*fn_args).compile().as_text())

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import shape_of
+from jaxnet.training.hyperparams import split
 from jaxnet.training.objective import Objective
 from jaxnet.training.run_state import Params, State
 from jaxnet.validation import finite_data, nonnegative_number, positive_int
@@ -143,8 +144,10 @@ def _remembered(objective, params, state, x, y, what) -> tuple | None:
 
 
 def _signature(tree: Any) -> tuple:
+    """The structure, shapes and dtypes of ``tree`` (Python numbers by their type), hashable."""
     leaves, structure = jax.tree.flatten(tree)
-    return structure, tuple((np.shape(leaf), str(jnp.result_type(leaf))) for leaf in leaves)
+    return structure, tuple((np.shape(leaf), getattr(leaf, "dtype", None) or type(leaf))
+                            for leaf in leaves)
 
 
 def check_params(objective: Objective, params: Params, state: State, example: Any) -> None:
@@ -196,7 +199,13 @@ def _check_targets(objective: Objective, pred_shape: tuple, y: jax.Array, what: 
 def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
     """Raises a ValueError when ``opt_state`` is not a state of ``optimizer`` for ``params``
     (another optimizer's, or one made for other parameters), naming the first entry that differs.
+    A structure found right is remembered: a loop that passes each call's state to the next
+    checks it once.
     """
+    skeleton, values = split(optimizer)
+    key = (skeleton, tuple(float(v) for v in values), _signature(params), _signature(opt_state))
+    if key in _OPT_STATES:
+        return
     expected = jax.eval_shape(optimizer.init, params)
     want = jax.tree.leaves_with_path(expected)
     got = jax.tree.leaves_with_path(opt_state)
@@ -212,3 +221,9 @@ def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
                 f"opt_state{jax.tree_util.keystr(path)} has shape {tuple(np.shape(b))}, but "
                 f"optimizer.init(params) makes {tuple(a.shape)}: was it made for other parameters?"
             )
+    _OPT_STATES[key] = True
+    while len(_OPT_STATES) > _REMEMBER:
+        _OPT_STATES.popitem(last=False)
+
+
+_OPT_STATES: collections.OrderedDict = collections.OrderedDict()

@@ -10,6 +10,11 @@ Two versions of one epoch share the step and the randomness:
 ``fit`` runs the optimistic epoch and, only when its end check fails, replays the same epoch from
 its saved start with the guarded one. Randomness is a function of the run's key, the absolute
 epoch and the step within it, so the replay sees the same batches and dropout masks, bit for bit.
+
+The batch order is drawn on the host (:func:`batch_order`) and passed to the epoch: NumPy
+shuffles 4,000 indices in 0.06 ms and 60,000 in 0.6 ms while the device is still busy with the
+previous epoch, where ``jax.random.permutation`` (two sorts of random bits) costs 1.3 ms and
+25 ms of device time on XLA:CPU, a third of a small network's epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnet.training.hyperparams import Program
@@ -35,17 +41,46 @@ from jaxnet.training.run_state import (
 from jaxnet.training.step import update
 
 
-def epoch_randomness(key: jax.Array, epoch: jax.Array, n_examples: int, n_batches: int,
-                     batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """The batches' example indices ``(n_batches, batch_size)`` and one key per step.
+def key_seed(key: jax.Array) -> tuple[int, ...]:
+    """The words of a typed key, read to the host once per run: the seed of its batch orders."""
+    cached = _SEEDS.get(id(key))
+    if cached is not None and cached[0] is key:
+        return cached[1]
+    seed = tuple(int(word) for word in np.asarray(jax.random.key_data(key)).ravel())
+    _SEEDS[id(key)] = (key, seed)
+    while len(_SEEDS) > 64:
+        _SEEDS.pop(next(iter(_SEEDS)))
+    return seed
 
-    Both depend only on the run's key and the absolute epoch number, never on how many epochs
-    this call of ``fit`` has run: an interrupted and resumed run draws what an uninterrupted one
-    draws.
+
+# The last keys read, by identity (keys are immutable): calling fit again with the same key
+# reads nothing from the device.
+_SEEDS: dict[int, tuple[jax.Array, tuple[int, ...]]] = {}
+
+
+def batch_order(seed: tuple[int, ...], epoch: int, n_examples: int,
+                batch_size: int) -> np.ndarray:
+    """The example indices of an epoch's batches, ``(n_examples // batch_size, batch_size)``.
+
+    A function of the run's key (its :func:`key_seed`) and the absolute epoch only, never of how
+    many epochs this call of ``fit`` has run: an interrupted and resumed run draws what an
+    uninterrupted one draws. Drawn by NumPy's PCG64 generator, seeded by a ``SeedSequence`` of
+    the key's words and the epoch; the remainder of ``n_examples`` is left out of the epoch.
+
+    Example:
+        >>> order = batch_order(key_seed(jax.random.key(0)), 3, n_examples=10, batch_size=4)
+        >>> order.shape, len(set(order.ravel().tolist()))
+        ((2, 4), 8)
     """
-    order_key, step_key = jax.random.split(jax.random.fold_in(key, epoch))
-    order = jax.random.permutation(order_key, n_examples)[: n_batches * batch_size]
-    return order.reshape(n_batches, batch_size), jax.random.split(step_key, n_batches)
+    generator = np.random.Generator(np.random.PCG64(np.random.SeedSequence([*seed, epoch])))
+    n_batches = n_examples // batch_size
+    order = generator.permutation(n_examples)[: n_batches * batch_size]
+    return order.astype(np.int32).reshape(n_batches, batch_size)
+
+
+def step_keys(key: jax.Array, epoch: jax.Array, n_batches: int) -> jax.Array:
+    """One key per step of the epoch, a function of the run's key and the absolute epoch."""
+    return jax.random.split(jax.random.fold_in(key, epoch), n_batches)
 
 
 def _take(data: Any, indices: jax.Array) -> Any:
@@ -72,7 +107,8 @@ def make_epoch(
     gather: str = "epoch",
     placement: DataParallel | None = None,
 ) -> Callable:
-    """The epoch as a pure function ``epoch(run, x, y) -> (run, metrics, info)``.
+    """The epoch as a pure function ``epoch(run, x, y, order) -> (run, metrics, info)``, where
+    ``order`` is the epoch's :func:`batch_order`.
 
     ``gather="epoch"`` copies the epoch's shuffled examples into contiguous batches once, before
     the scan; ``"step"`` gathers each batch inside its step, which needs no copy of the data set
@@ -86,10 +122,8 @@ def make_epoch(
     finite, the number of steps they had taken within the epoch, and whether any was measured.
     """
 
-    def epoch(run: RunState, x: jax.Array, y: jax.Array):
-        n_examples = jax.tree.leaves(x)[0].shape[0]
-        n_batches = n_examples // batch_size
-        order, keys = epoch_randomness(run.key, run.epoch, n_examples, n_batches, batch_size)
+    def epoch(run: RunState, x: jax.Array, y: jax.Array, order: jax.Array):
+        keys = step_keys(run.key, run.epoch, order.shape[0])
         model = (run.params, run.state, run.opt_state)
         body = functools.partial(_guarded_step if guarded else _plain_step, objective, optimizer,
                                  epsilon)
@@ -185,8 +219,8 @@ def compiled_epoch(
     guarded: bool = False,
     placement: DataParallel | None = None,
 ) -> Callable:
-    """The jitted epoch ``epoch(run, x, y)``, compiled once per *structure* of the objective and
-    optimizer, batch size and data shapes.
+    """The jitted epoch ``epoch(run, x, y, order)``, compiled once per *structure* of the
+    objective and optimizer, batch size and data shapes.
 
     The numbers inside the objective and the optimizer (learning rates, penalty strengths,
     dropout rates, Adam's betas) and epsilon are arguments of the compiled program, not

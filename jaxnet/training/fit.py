@@ -24,7 +24,7 @@ from jax.sharding import Mesh
 
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
-from jaxnet.training.epoch import compiled_epoch
+from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed
 from jaxnet.training.evaluate import evaluate_arrays
 from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective, epoch_record, objective_with
@@ -224,17 +224,21 @@ class _Loop:
         total = self.settings["epochs"]
         reason = _terminal_reason(run, total)
         self.stopping = run.stopping
-        bar = Progress(total, min(int(run.epoch), total), enabled=self.verbose)
+        self.seed = key_seed(run.key)
+        done = int(run.epoch)  # epochs completed, counted on the host
+        bar = Progress(total, min(done, total), enabled=self.verbose)
         pending, clock = None, time.perf_counter()
         while reason is None:
             dispatched = None
-            if int(run.epoch) + (pending is not None) < total:
+            number = done + (pending is not None)  # the epoch to dispatch
+            if number < total:
                 start = run if pending is None else pending[1][0]
-                dispatched = (start, *self._dispatch(start))
+                dispatched = (start, *self._dispatch(start, number))
             if pending is not None:
-                run, reason, clock = self._finish(*pending, since=clock)
+                run, reason, clock = self._finish(*pending, epoch=done, since=clock)
+                done += 1
                 bar.update({name: values[-1] for name, values in self.history.items()})
-                if reason is None and int(run.epoch) >= total:
+                if reason is None and done >= total:
                     reason = "epochs"
                 if reason is not None:
                     break
@@ -247,9 +251,16 @@ class _Loop:
             self.writer.save(run, self.history, reason, final=True)
         return self._result(run, reason)
 
-    def _dispatch(self, start: RunState):
-        """Dispatches one epoch and its validation; nothing here waits for the device."""
-        outputs = self.epoch(dataclasses.replace(start, stopping=None), self.x, self.y)
+    def _order(self, epoch: int) -> Any:
+        order = batch_order(self.seed, epoch, self.settings["n_examples"],
+                            self.settings["batch_size"])
+        return self._place(order)
+
+    def _dispatch(self, start: RunState, epoch: int):
+        """Dispatches epoch number ``epoch`` (counted from 0) from ``start`` and its
+        validation; nothing here waits for the device."""
+        outputs = self.epoch(dataclasses.replace(start, stopping=None), self.x, self.y,
+                             self._order(epoch))
         return outputs, self._evaluations(outputs[0])
 
     def _evaluations(self, run: RunState) -> dict[str, Any]:
@@ -259,24 +270,25 @@ class _Loop:
                                         placement=self.placement)
                 for prefix, data in sets.items() if data is not None}
 
-    def _finish(self, start: RunState, outputs, evaluations, *, since: float):
-        """Reads one dispatched epoch: guard, history, stopping, callbacks, checkpoint. Its time
-        runs from ``since`` (the previous epoch's end) to when its results are ready."""
+    def _finish(self, start: RunState, outputs, evaluations, *, epoch: int, since: float):
+        """Reads dispatched epoch number ``epoch``: guard, history, stopping, callbacks,
+        checkpoint. Its time runs from ``since`` (the previous epoch's end) to when its results
+        are ready."""
         run, metrics, info = outputs
         reason = None
-        finite = bool(info["finite"])  # waits for the epoch
-        jax.block_until_ready(evaluations)
+        host = jax.device_get({"finite": info["finite"], "ran": info["ran"], "metrics": metrics,
+                               "status": run.status, "evaluations": evaluations})
         done = time.perf_counter()
-        if not finite:
-            run, metrics, ran = self._recover(start)
+        if not host["finite"]:
+            run, metrics, ran = self._recover(start, epoch)
             reason = "nonfinite"
-            evaluations = self._evaluations(run)
+            host["evaluations"] = jax.device_get(self._evaluations(run))
         else:
-            ran = info["ran"]
-            if int(run.status) == CONVERGED:
+            metrics, ran = host["metrics"], host["ran"]
+            if int(host["status"]) == CONVERGED:
                 reason = "converged"
         record = epoch_record(self.objective, metrics, ran)
-        for prefix, values in evaluations.items():
+        for prefix, values in host["evaluations"].items():
             record.update((f"{prefix}_{name}", self.objective.value(name, v))
                           for name, v in values.items())
         record["time"] = done - since
@@ -286,7 +298,7 @@ class _Loop:
         run = dataclasses.replace(run, stopping=self.stopping)
         if reason is None and patience_over:
             reason = "patience"
-        stop_asked = [bool(callback(int(run.epoch), self.history, run))
+        stop_asked = [bool(callback(epoch + 1, self.history, run))
                       for callback in self.callbacks]
         if reason is None and any(stop_asked):
             reason = "callback"
@@ -296,28 +308,32 @@ class _Loop:
         return run, reason, done
 
     def _track(self, stopping: Stopping, run: RunState, record: dict) -> tuple[Stopping, bool]:
+        """Early stopping's record after an epoch, kept on the host as NumPy scalars (placed
+        on the mesh when there is one)."""
         value = record.get(self.monitor, np.nan)
         improved = bool(value < float(stopping.best) - self.settings["min_delta"])
         if improved:
-            best, waited = self._place((jnp.asarray(value, jnp.float32),
-                                        jnp.asarray(0, jnp.int32)))
+            best, waited = self._place((np.asarray(value, np.float32), np.asarray(0, np.int32)))
             stopping = Stopping(
                 best=best, waited=waited,
                 best_params=run.params if stopping.best_params is not None else None,
                 best_state=run.state if stopping.best_state is not None else None,
             )
         else:
-            stopping = dataclasses.replace(stopping, waited=stopping.waited + 1)
+            waited = self._place(np.asarray(int(stopping.waited) + 1, np.int32))
+            stopping = dataclasses.replace(stopping, waited=waited)
         patience = self.settings["patience"]
         return stopping, patience is not None and int(stopping.waited) >= patience
 
-    def _recover(self, start: RunState):
-        """Replays a failed epoch under the per-step guard; returns the run state to keep (the
-        last parameters whose loss was measured finite), the epoch's metrics and applied steps."""
+    def _recover(self, start: RunState, epoch: int):
+        """Replays failed epoch number ``epoch`` under the per-step guard; returns the run state
+        to keep (the last parameters whose loss was measured finite), the epoch's metrics and
+        applied steps."""
         guarded = compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
                                  self.settings["epsilon"], guarded=True,
                                  placement=self.placement)
-        end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y)
+        end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y,
+                                     self._order(epoch))
         (model, taken, measured), base = info["good"], start
         if not bool(measured):
             # The epoch's first loss was already not finite: its start parameters came from the
@@ -325,16 +341,17 @@ class _Loop:
             if self.previous_start is None:
                 raise NonFiniteError(
                     "the loss is not finite at the parameters this call of fit started from "
-                    f"(epoch {int(start.epoch) + 1}, first step): check the model's outputs "
+                    f"(epoch {epoch + 1}, first step): check the model's outputs "
                     "on the training data, e.g. a log or division that meets zero"
                 )
             base = self.previous_start
-            _, _, before = guarded(dataclasses.replace(base, stopping=None), self.x, self.y)
+            _, _, before = guarded(dataclasses.replace(base, stopping=None), self.x, self.y,
+                                   self._order(epoch - 1))
             model, taken, _ = before["good"]
         params, state, opt_state = model
         step = int(base.step) + int(taken)
         warnings.warn(
-            f"training stopped in epoch {int(start.epoch) + 1}: a loss, gradient or updated "
+            f"training stopped in epoch {epoch + 1}: a loss, gradient or updated "
             f"parameter became NaN or infinite; returning the parameters after step {step}, the "
             "last whose loss was finite (the data were checked: a smaller learning rate, "
             "gradient clipping or a look at the model's numerics usually help)",

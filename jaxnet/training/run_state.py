@@ -74,15 +74,16 @@ class RunState:
 def start_run(
     params: Params, state: State, opt_state: Any, key: jax.Array, *, keep_best: bool = False
 ) -> RunState:
-    """The run state before the first epoch."""
+    """The run state before the first epoch. Its counters are NumPy scalars, which the compiled
+    epoch takes as it takes device arrays, without an operation dispatched for each."""
     stopping = Stopping(
-        best=jnp.asarray(np.inf, jnp.float32),
-        waited=jnp.asarray(0, jnp.int32),
+        best=np.asarray(np.inf, np.float32),
+        waited=np.asarray(0, np.int32),
         best_params=params if keep_best else None,
         best_state=state if keep_best else None,
     )
-    zero = jnp.asarray(0, jnp.int32)
-    return RunState(params, state, opt_state, zero, zero, key, jnp.asarray(RUNNING, jnp.int32),
+    zero = np.asarray(0, np.int32)
+    return RunState(params, state, opt_state, zero, zero, key, np.asarray(RUNNING, np.int32),
                     stopping)
 
 

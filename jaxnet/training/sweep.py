@@ -31,7 +31,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxnet.training.checks import _signature, check_data, check_fit_args, examples_in
-from jaxnet.training.epoch import make_epoch
+from jaxnet.training.epoch import batch_order, key_seed, make_epoch
 from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
 from jaxnet.training.hyperparams import merge, split
 from jaxnet.training.objective import Objective, epoch_record
@@ -278,11 +278,11 @@ def _select(mask: np.ndarray, new: Any, old: Any) -> Any:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _epochs(skeletons, batch_size, guarded, values, runs, x, y):
-    def one(values, run):
+def _epochs(skeletons, batch_size, guarded, values, runs, x, y, orders):
+    def one(values, run, order):
         objective, optimizer, epsilon = (merge(s, v) for s, v in zip(skeletons, values))
         epoch = make_epoch(objective, optimizer, batch_size, epsilon, guarded, gather="step")
-        new, metrics, info = epoch(run, x, y)
+        new, metrics, info = epoch(run, x, y, order)
         frozen = run.status != RUNNING
         keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(frozen, b, a))
         new = dataclasses.replace(new, params=keep(new.params, run.params),
@@ -293,7 +293,7 @@ def _epochs(skeletons, batch_size, guarded, values, runs, x, y):
                                   status=jnp.where(frozen, run.status, new.status))
         return new, metrics, info
 
-    return jax.vmap(one)(values, runs)
+    return jax.vmap(one)(values, runs, orders)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -330,6 +330,7 @@ class _Chunk:
             self.values, self.runs = placement.put((self.values, self.runs), placement.split())
         self.verbose, self.placement = verbose, placement
         self.objective = trials[0].objective
+        self.seeds = [key_seed(t.key) for t in trials]
 
     def run(self) -> list[tuple]:
         settings, count = self.settings, self.count
@@ -339,18 +340,18 @@ class _Chunk:
         padded = int(self.runs.status.shape[0])
         previous = None
         progress = Progress(settings["epochs"], enabled=self.verbose)
-        for _ in range(settings["epochs"]):
+        for epoch in range(settings["epochs"]):
             active = np.asarray(self.runs.status)[:count] == RUNNING
             if not active.any():
                 break
             start = self.runs
             new, metrics, info = _epochs(self.skeletons, settings["batch_size"], False,
-                                         self.values, start, self.x, self.y)
+                                         self.values, start, self.x, self.y, self._orders(epoch))
             ran = np.asarray(info["ran"])
             bad = np.asarray(self.runs.status) == RUNNING
             bad &= ~np.asarray(info["finite"])
             if bad.any():
-                new, metrics, ran = self._recover(start, previous, new, metrics, ran, bad)
+                new, metrics, ran = self._recover(start, previous, new, metrics, ran, bad, epoch)
             self.runs, previous = new, start
             records = self._records(metrics, ran)
             status = np.array(self.runs.status)
@@ -377,6 +378,15 @@ class _Chunk:
                  jax.tree.map(lambda a, c=c: a[c], runs.state), histories[c], reasons[c],
                  int(runs.step[c])) for c in range(count)]
 
+    def _orders(self, epoch: int) -> Any:
+        """Each configuration's batch order for epoch number ``epoch`` (configurations that
+        stopped draw one too, and leave it unused)."""
+        n_examples = examples_in(self.x)
+        orders = np.stack([batch_order(seed, epoch, n_examples, self.settings["batch_size"])
+                           for seed in self.seeds])
+        return orders if self.placement is None else self.placement.put(
+            orders, self.placement.split())
+
     def _status(self, status: np.ndarray, padded: int) -> jax.Array:
         """The host's statuses back on the devices; padding copies its last configuration."""
         full = np.concatenate([status[:self.count],
@@ -400,16 +410,18 @@ class _Chunk:
                                   for name, v in values.items())
         return records
 
-    def _recover(self, start, previous, new, metrics, ran, bad):
-        """Replays the epoch under the guard; configurations in ``bad`` keep the last
-        parameters whose loss was measured finite."""
+    def _recover(self, start, previous, new, metrics, ran, bad, epoch):
+        """Replays epoch number ``epoch`` under the guard; configurations in ``bad`` keep the
+        last parameters whose loss was measured finite."""
         _, guarded_metrics, info = _epochs(self.skeletons, self.settings["batch_size"], True,
-                                           self.values, start, self.x, self.y)
+                                           self.values, start, self.x, self.y,
+                                           self._orders(epoch))
         (model, taken, measured), base = info["good"], start
         unmeasured = bad & ~np.asarray(measured)
         if unmeasured.any() and previous is not None:
             _, _, before = _epochs(self.skeletons, self.settings["batch_size"], True,
-                                   self.values, previous, self.x, self.y)
+                                   self.values, previous, self.x, self.y,
+                                   self._orders(epoch - 1))
             model = _select(unmeasured, before["good"][0], model)
             taken = jnp.where(jnp.asarray(unmeasured), before["good"][1], taken)
             base = _select(unmeasured, previous, start)
