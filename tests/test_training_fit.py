@@ -231,6 +231,31 @@ def test_evaluate_is_the_exact_mean_over_uneven_chunks():
     assert whole["accuracy"] == pytest.approx(float(jn.metrics.accuracy(pred, y)), rel=1e-6)
 
 
+@pytest.mark.parametrize("sizes", [(1001, 1500, 2000), (300, 400, 512), (2100, 3000, 4000)])
+def test_evaluate_compiles_once_for_data_sets_of_one_bucket(sizes):
+    traced = []
+
+    def loss(pred, target):  # called when the evaluation is traced, for a compilation
+        traced.append(pred.shape)
+        return jn.losses.softmax_cross_entropy(pred, target)
+
+    model = mlp()
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
+    objective = jn.objective(model, loss, jn.regularizers.l2(0.1))
+    traces = []
+    for n in sizes:
+        x, y = blobs(n, seed=n)
+        metrics = jn.evaluate(objective, params, state, (x, y))
+        pred, _ = model.apply(params, state, x)
+        penalty = float(jn.regularizers.l2(0.1)(params))
+        expected = float(jn.losses.softmax_cross_entropy(pred, y)) + penalty
+        assert metrics["loss"] == pytest.approx(expected, rel=1e-5)
+        assert metrics["penalty"] == pytest.approx(penalty, rel=1e-6)
+        assert metrics["accuracy"] == pytest.approx(float(jn.metrics.accuracy(pred, y)))
+        traces.append(len(traced))
+    assert traces[0] > 0 and traces[1:] == traces[:1] * (len(sizes) - 1)
+
+
 def test_one_hot_targets_train_like_integer_labels():
     objective, params, state = setup()
     x, y = blobs(64)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
-from jaxnet.training.checks import check_data, check_evaluation_args
+from jaxnet.training.checks import check_data, check_evaluation_args, examples_in
 from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import DataParallel, data_parallel
@@ -17,27 +20,77 @@ from jaxnet.training.run_state import Batch, Metrics, Params, State
 EVAL_BATCH = 1000
 
 
-def _evaluate(objective: Objective, batch_size: int, params, state, x, y,
+def evaluation_shape(n: int, batch_size: int) -> tuple[int, int]:
+    """``(chunk, padded)``: ``n`` examples are evaluated in chunks of ``chunk`` examples, their
+    number a power of two, ``padded`` examples in all. Data sets of sizes that share a bucket
+    share one compiled evaluation.
+
+    Example:
+        >>> evaluation_shape(10, 1000), evaluation_shape(1000, 1000), evaluation_shape(2500, 1000)
+        ((16, 16), (1000, 1000), (1000, 4000))
+    """
+    if n <= batch_size:
+        chunk = min(1 << (n - 1).bit_length(), batch_size)
+        return chunk, chunk
+    chunks = -(-n // batch_size)
+    return batch_size, batch_size * (1 << (chunks - 1).bit_length())
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _pad(data: Any, size: int) -> Any:
+    """``data``'s examples, repeating the last one up to ``size`` (real values, so padding never
+    meets a label the loss refuses or a NaN)."""
+    def pad(a):
+        return jnp.take(a, jnp.minimum(jnp.arange(size), a.shape[0] - 1), axis=0)
+
+    return jax.tree.map(pad, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationData:
+    """A data set ready for the compiled evaluation: ``x`` and ``y`` padded to a bucket's size,
+    the number of real examples ``n`` and the chunk size."""
+
+    x: Any
+    y: Any
+    n: int
+    chunk: int
+
+
+def evaluation_data(x: Any, y: Any, batch_size: int = EVAL_BATCH,
+                    placement: DataParallel | None = None) -> EvaluationData:
+    """Checked arrays padded to their bucket (one small copy; ``fit`` makes it once per call)
+    and placed."""
+    n = examples_in(x)
+    chunk, size = evaluation_shape(n, batch_size)
+    if size != n:
+        x, y = _pad((x, y), size)
+    if placement is not None:
+        x, y = placement.put((x, y))
+    return EvaluationData(x, y, n, chunk)
+
+
+def _evaluate(objective: Objective, chunk: int, params, state, x, y, n,
               placement: DataParallel | None = None) -> Metrics:
-    n = jax.tree.leaves(x)[0].shape[0]
-    n_full = n // batch_size * batch_size
+    """Means (and counted metrics' sums) over the first ``n`` examples of padded ``x, y``."""
+    count = jax.tree.leaves(x)[0].shape[0] // chunk
+    chunks = jax.tree.map(lambda a: a.reshape(count, chunk, *a.shape[1:]), (x, y))
 
-    def chunk_sum(xb, yb):
+    def chunk_sums(inputs):
+        index, batch = inputs
         if placement is not None:
-            xb, yb = placement.constrain((xb, yb))
-        _, (_, metrics) = objective(params, state, (xb, yb), train=False)
-        size = jax.tree.leaves(xb)[0].shape[0]
-        return {name: v if objective.summed(name) else v * size for name, v in metrics.items()}
+            batch = placement.constrain(batch)
+        mask = index * chunk + jnp.arange(chunk) < n
+        sums = functools.partial(objective.example_sums, params, state, batch, mask)
+        if count == 1:
+            return sums()
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(sums))
+        return jax.lax.cond(index * chunk < n, sums, lambda: zeros)  # padding chunks: skipped
 
-    parts = []
-    if n_full:
-        chunks = jax.tree.map(lambda a: a[:n_full].reshape(-1, batch_size, *a.shape[1:]), (x, y))
-        per_chunk = jax.lax.map(lambda c: chunk_sum(*c), chunks)
-        parts.append(jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk))
-    if n_full < n:
-        parts.append(chunk_sum(*jax.tree.map(lambda a: a[n_full:], (x, y))))
-    total = functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), parts)
-    return {name: v if objective.summed(name) else v / n for name, v in total.items()}
+    per_chunk = jax.lax.map(chunk_sums, (jnp.arange(count), chunks))
+    total = jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk)
+    return {name: v if objective.summed(name) else v / n.astype(v.dtype)
+            for name, v in total.items()}
 
 
 def evaluate(
@@ -52,9 +105,12 @@ def evaluate(
 ) -> dict[str, float]:
     """The objective's loss and metrics over a whole data set, in evaluation mode.
 
-    The data are processed in chunks of ``batch_size`` (the last chunk may be smaller) and the
-    per-chunk means are weighted by chunk size, so the result is the exact mean over the set.
-    With a ``mesh``, each chunk is split over its devices (see ``fit``).
+    The data are processed in chunks of ``batch_size``: each example's loss and metrics are
+    summed and divided by the number of examples, so the result is the exact mean over the set.
+    The set is padded to a bucket (a power-of-two number of chunks, or a power of two below
+    ``batch_size``) and the padding left out of the sums, so sets of other sizes in the same
+    bucket reuse one compilation. With a ``mesh``, each chunk is split over its devices (see
+    ``fit``).
 
     Returns:
         A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}`` (lists for per-class
@@ -74,21 +130,22 @@ def evaluate(
     x, y = check_data(objective, params, state, data, "data")
     placement = data_parallel(mesh, mesh_axis)
     if placement is not None:
-        params, state, x, y = placement.put((params, state, x, y))
-    metrics = evaluate_arrays(objective, params, state, x, y, batch_size, placement)
+        params, state = placement.put((params, state))
+    metrics = evaluate_arrays(objective, params, state,
+                              evaluation_data(x, y, batch_size, placement), placement)
     return {name: objective.value(name, value) for name, value in metrics.items()}
 
 
-def evaluate_arrays(objective: Objective, params: Params, state: State, x: jax.Array,
-                    y: jax.Array, batch_size: int = EVAL_BATCH,
+def evaluate_arrays(objective: Objective, params: Params, state: State, data: EvaluationData,
                     placement: DataParallel | None = None) -> Metrics:
-    """`evaluate` on checked arrays already placed, without waiting for the result (``fit``
-    dispatches it and reads it later)."""
-    batch_size = min(batch_size, jax.tree.leaves(x)[0].shape[0])
-    return _PROGRAM.bind(objective, batch_size, placement)(params, state, x, y)
+    """`evaluate` on prepared data, without waiting for the result (``fit`` dispatches it and
+    reads it later)."""
+    program = _PROGRAM.bind(objective, data.chunk, placement)
+    return program(params, state, data.x, data.y, np.int32(data.n))
 
 
-# Compiled once per structure of the objective: penalty strengths and other numbers in it are
-# arguments (see jaxnet.training.hyperparams).
-_PROGRAM = Program(lambda objective, batch_size, placement: functools.partial(
-    _evaluate, objective, batch_size, placement=placement))
+# Compiled once per structure of the objective and bucket of the data: penalty strengths and
+# other numbers in the objective, and the number of real examples, are arguments (see
+# jaxnet.training.hyperparams).
+_PROGRAM = Program(lambda objective, chunk, placement: functools.partial(
+    _evaluate, objective, chunk, placement=placement))

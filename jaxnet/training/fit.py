@@ -25,7 +25,7 @@ from jax.sharding import Mesh
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
 from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed
-from jaxnet.training.evaluate import evaluate_arrays
+from jaxnet.training.evaluate import evaluate_arrays, evaluation_data
 from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective, epoch_record, objective_with
 from jaxnet.training.placement import data_parallel
@@ -182,7 +182,8 @@ def fit(
     placement = data_parallel(mesh, mesh_axis)
     if placement is not None:
         x, y, run = placement.put((x, y, run))
-        validation = None if validation is None else placement.put(validation)
+    if validation is not None:
+        validation = evaluation_data(*validation, placement=placement)
     loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement,
                  callbacks, bool(evaluate_train))
     if checkpoint_dir is not None:
@@ -209,6 +210,7 @@ class _Loop:
                  callbacks: tuple[Callback, ...], evaluate_train: bool):
         self.objective, self.optimizer = objective, optimizer
         self.x, self.y, self.validation = x, y, validation
+        self.train_set = evaluation_data(x, y, placement=placement) if evaluate_train else None
         self.settings, self.placement = settings, placement
         self.epoch = compiled_epoch(objective, optimizer, settings["batch_size"],
                                     settings["epsilon"], placement=placement)
@@ -218,7 +220,7 @@ class _Loop:
         self.monitor = "val_loss" if validation is not None else "loss"
         self.previous_start: RunState | None = None
         self.stopping: Stopping | None = None
-        self.callbacks, self.evaluate_train = callbacks, evaluate_train
+        self.callbacks = callbacks
 
     def run(self, run: RunState) -> FitResult:
         total = self.settings["epochs"]
@@ -265,9 +267,9 @@ class _Loop:
 
     def _evaluations(self, run: RunState) -> dict[str, Any]:
         """The evaluations after an epoch, dispatched: validation set, and training set if asked."""
-        sets = {"val": self.validation, "train": (self.x, self.y) if self.evaluate_train else None}
-        return {prefix: evaluate_arrays(self.objective, run.params, run.state, *data,
-                                        placement=self.placement)
+        sets = {"val": self.validation, "train": self.train_set}
+        return {prefix: evaluate_arrays(self.objective, run.params, run.state, data,
+                                        self.placement)
                 for prefix, data in sets.items() if data is not None}
 
     def _finish(self, start: RunState, outputs, evaluations, *, epoch: int, since: float):

@@ -53,13 +53,7 @@ class Objective:
         train: bool = True,
     ) -> tuple[jax.Array, tuple[State, Metrics]]:
         x, y = batch
-        model_params = params
-        if self.compute_dtype is not None:
-            model_params, x = _cast_floats((params, x), self.compute_dtype)
-        pred, new_state = self.model.apply(model_params, state, x, key=key, train=train)
-        if self.compute_dtype is not None:
-            pred = _cast_floats(pred, jnp.float32)
-            new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, state)
+        pred, new_state = self.predict(params, state, x, key, train=train)
         loss = self.loss(pred, y)
         metrics = {}
         if self.penalty is not None:
@@ -82,6 +76,46 @@ class Objective:
             reduced = dict(self.metrics)[name].finalize(np.asarray(reduced))
         reduced = np.asarray(reduced)
         return float(reduced) if reduced.ndim == 0 else reduced.tolist()
+
+    def predict(self, params: Params, state: State, x: Any, key: jax.Array | None = None, *,
+                train: bool = False) -> tuple[Any, State]:
+        """The model's outputs (float32 under mixed precision) and its new state."""
+        model_params = params
+        if self.compute_dtype is not None:
+            model_params, x = _cast_floats((params, x), self.compute_dtype)
+        pred, new_state = self.model.apply(model_params, state, x, key=key, train=train)
+        if self.compute_dtype is not None:
+            pred = _cast_floats(pred, jnp.float32)
+            new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, state)
+        return pred, new_state
+
+    def example_sums(self, params: Params, state: State, batch: Batch,
+                     mask: jax.Array) -> Metrics:
+        """The loss and metrics in evaluation mode, summed over the examples where ``mask`` is
+        set: each example's loss and metrics (a counted metric's counts) as a batch of one, so
+        padding rows in a batch of fixed shape change nothing. The loss includes the penalty
+        once per example; dividing by ``mask.sum()`` gives the means."""
+        x, y = batch
+        pred, _ = self.predict(params, state, x)
+
+        def one(p, t):
+            p, t = jax.tree.map(lambda a: a[None], (p, t))
+            values = {"loss": self.loss(p, t)}
+            values.update((name, fn.counts(p, t) if isinstance(fn, Counted) else fn(p, t))
+                          for name, fn in self.metrics)
+            return values
+
+        def masked_sum(values):
+            keep = mask.reshape(-1, *(1,) * (values.ndim - 1))
+            return jnp.sum(jnp.where(keep, values, jnp.zeros_like(values)), axis=0)
+
+        sums = {name: masked_sum(values) for name, values in jax.vmap(one)(pred, y).items()}
+        metrics = {}
+        if self.penalty is not None:
+            penalty = self.penalty(params)
+            metrics["penalty"] = penalty * jnp.sum(mask).astype(penalty.dtype)
+            sums["loss"] = sums["loss"] + metrics["penalty"]
+        return {**metrics, **sums}
 
 
 def _cast_floats(tree, dtype):

@@ -32,7 +32,7 @@ from jax.sharding import Mesh
 
 from jaxnet.training.checks import _signature, check_data, check_fit_args, examples_in
 from jaxnet.training.epoch import batch_order, key_seed, make_epoch
-from jaxnet.training.evaluate import EVAL_BATCH, _evaluate
+from jaxnet.training.evaluate import _evaluate, evaluation_data
 from jaxnet.training.hyperparams import merge, split
 from jaxnet.training.objective import Objective, epoch_record
 from jaxnet.training.placement import data_parallel
@@ -297,9 +297,9 @@ def _epochs(skeletons, batch_size, guarded, values, runs, x, y, orders):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _evaluations(skeleton, batch_size, values, params, state, x, y):
+def _evaluations(skeleton, chunk, values, params, state, x, y, n):
     def one(values, params, state):
-        return _evaluate(merge(skeleton, values), batch_size, params, state, x, y)
+        return _evaluate(merge(skeleton, values), chunk, params, state, x, y, n)
 
     return jax.vmap(one)(values, params, state)
 
@@ -314,7 +314,8 @@ class _Chunk:
             # results are dropped.
             trials = trials + [trials[-1]] * (-len(trials) % placement.size)
             x, y = placement.put((x, y))
-            validation = None if validation is None else placement.put(validation)
+        if validation is not None:
+            validation = evaluation_data(*validation, placement=placement)
         self.x, self.y, self.validation, self.settings = x, y, validation, settings
         pieces = [[split(t.objective), split(t.optimizer), split(settings["epsilon"])]
                   for t in trials]
@@ -402,9 +403,10 @@ class _Chunk:
                                                  metrics.items()}, ran[c])
                    for c in range(self.count)]
         if self.validation is not None:
-            values = _evaluations(self.skeletons[0], min(EVAL_BATCH, self.validation[0].shape[0]),
-                                  self.values[0], self.runs.params, self.runs.state,
-                                  *self.validation)
+            data = self.validation
+            values = _evaluations(self.skeletons[0], data.chunk, self.values[0],
+                                  self.runs.params, self.runs.state, data.x, data.y,
+                                  np.int32(data.n))
             for c in range(self.count):
                 records[c].update((f"val_{name}", self.objective.value(name, v[c]))
                                   for name, v in values.items())
