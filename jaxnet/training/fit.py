@@ -26,7 +26,6 @@ from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
 from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed
 from jaxnet.training.evaluate import evaluate_arrays, evaluation_data
-from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective, epoch_record, objective_with
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.progress import Progress
@@ -41,10 +40,7 @@ from jaxnet.training.run_state import (
     Stopping,
     start_run,
 )
-
-# The optimizer's init compiled once per kind of optimizer: one call instead of an eager
-# operation per parameter at every call of fit.
-_INIT = Program(lambda optimizer: optimizer.init)
+from jaxnet.training.step import init_optimizer
 
 
 class NonFiniteError(FloatingPointError):
@@ -168,7 +164,7 @@ def fit(
     if validation_data is not None:
         validation = check_data(objective, params, state, validation_data, "validation_data")
     if opt_state is None:
-        opt_state = _INIT.bind(optimizer)(params)
+        opt_state = init_optimizer(optimizer, params)
     else:
         check_opt_state(optimizer, params, opt_state)
     run = start_run(params, state, opt_state, _typed_key(key), keep_best=restore_best)

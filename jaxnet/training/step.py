@@ -9,6 +9,7 @@ import jax
 import optax
 from jax.sharding import Mesh
 
+from jaxnet.training.hyperparams import Program
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.run_state import Batch, Metrics, Params, State
@@ -38,6 +39,16 @@ def update(
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
     return params, state, opt_state, metrics, grads
+
+
+# The optimizer's init compiled once per kind of optimizer: one call instead of an eager
+# operation (and, the first time, a small compilation) per parameter.
+_INIT = Program(lambda optimizer: optimizer.init)
+
+
+def init_optimizer(optimizer: optax.GradientTransformation, params: Params) -> Any:
+    """``optimizer.init(params)``, compiled once per structure of the optimizer and parameters."""
+    return _INIT.bind(optimizer)(params)
 
 
 def train_step(objective: Objective, optimizer: optax.GradientTransformation, *,

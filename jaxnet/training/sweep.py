@@ -46,6 +46,7 @@ from jaxnet.training.run_state import (
     State,
     start_run,
 )
+from jaxnet.training.step import init_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +264,31 @@ def _trial(setup: Callable[..., Trial], config: dict[str, Any], index: int) -> T
 
 
 def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    """The trees' leaves stacked along a new leading axis, on the host (no compilation)."""
+    def stack(*leaves):
+        first = leaves[0]
+        if isinstance(first, jax.Array) and jax.dtypes.issubdtype(first.dtype,
+                                                                  jax.dtypes.prng_key):
+            data = np.stack([np.asarray(jax.random.key_data(key)) for key in leaves])
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(first))
+        return jax.device_put(np.stack([np.asarray(leaf) for leaf in leaves]))
+
+    return jax.tree.map(stack, *trees)
+
+
+def _unstack(tree: Any, count: int) -> list[Any]:
+    """The first ``count`` entries along the leading axis of ``tree``'s leaves, each a tree of
+    device arrays; read through the host (no compilation) when this process holds them."""
+    def entries(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return [leaf[c] for c in range(count)]
+        host = np.asarray(leaf)
+        return [jax.device_put(host[c]) for c in range(count)]
+
+    leaves, structure = jax.tree.flatten(tree)
+    columns = [entries(leaf) for leaf in leaves]
+    return [jax.tree.unflatten(structure, [column[c] for column in columns])
+            for c in range(count)]
 
 
 def _select(mask: np.ndarray, new: Any, old: Any) -> Any:
@@ -321,11 +346,12 @@ class _Chunk:
                   for t in trials]
         self.skeletons = tuple(skeleton for skeleton, _ in pieces[0])
         self.values = tuple(
-            tuple(jnp.asarray(np.array([p[part][1][k] for p in pieces], np.float32))
+            tuple(jax.device_put(np.array([p[part][1][k] for p in pieces], np.float32))
                   for k in range(len(pieces[0][part][1])))
             for part in range(3))
         self.runs = _stack([dataclasses.replace(
-            start_run(t.params, t.state, t.optimizer.init(t.params), t.key), stopping=None)
+            start_run(t.params, t.state, init_optimizer(t.optimizer, t.params), t.key),
+            stopping=None)
             for t in trials])
         if placement is not None:
             self.values, self.runs = placement.put((self.values, self.runs), placement.split())
@@ -375,9 +401,10 @@ class _Chunk:
                 np.sum(status == RUNNING)), "time": 0.0})
         progress.close()
         runs = self.runs
-        return [(jax.tree.map(lambda a, c=c: a[c], runs.params),
-                 jax.tree.map(lambda a, c=c: a[c], runs.state), histories[c], reasons[c],
-                 int(runs.step[c])) for c in range(count)]
+        params, state = _unstack(runs.params, count), _unstack(runs.state, count)
+        steps = np.asarray(runs.step)
+        return [(params[c], state[c], histories[c], reasons[c], int(steps[c]))
+                for c in range(count)]
 
     def _orders(self, epoch: int) -> Any:
         """Each configuration's batch order for epoch number ``epoch`` (configurations that
@@ -392,7 +419,7 @@ class _Chunk:
         """The host's statuses back on the devices; padding copies its last configuration."""
         full = np.concatenate([status[:self.count],
                                np.repeat(status[self.count - 1], padded - self.count)])
-        status = jnp.asarray(full, jnp.int32)
+        status = jax.device_put(full.astype(np.int32))
         if self.placement is not None:
             status = self.placement.put(status, self.placement.split())
         return status
