@@ -90,13 +90,16 @@ def test_a_diverging_configuration_stops_with_finite_parameters_alone():
 
 
 @pytest.mark.slow
-def test_chunks_give_the_same_results():
+def test_configurations_side_by_side_or_in_turn_give_the_same_results():
     configs = jn.grid(lr=[1e-2, 2e-2, 3e-2], seed=[0, 1])
-    whole = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, verbose=False)
-    chunked = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, chunk_size=4,
-                       verbose=False)
-    for a, b in zip(whole.params, chunked.params):
-        assert_close(a, b)
+    one_at_a_time = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32, chunk_size=1,
+                             verbose=False)
+    for chunk_size in (4, 6):  # 4 side by side, then the other 2; all 6 side by side
+        chunked = jn.sweep(setup, configs, DATA, epochs=2, batch_size=32,
+                           chunk_size=chunk_size, verbose=False)
+        for a, b in zip(one_at_a_time.params, chunked.params):
+            assert_close(a, b)
+    assert_close(one_at_a_time.params[4], fit_alone(configs[4], epochs=2, batch_size=32).params)
 
 
 def test_the_table_and_the_best_configuration():
