@@ -92,8 +92,9 @@ def section(report: dict, figure: str) -> str:
         "that runs the epoch as one jitted `lax.scan` over pre-batched data. All in one process; "
         "round *r* runs every implementation once, in an order rotated by *r*, and each figure is "
         "the median over rounds. The peers' loops iterate over device-resident batches made "
-        "once, in a fixed order (their best case); `jn.fit` shuffles on the device every epoch; "
-        "Keras's `fit` shuffles NumPy arrays. The first call includes compilation and one round.",
+        "once, in a fixed order (their best case); `jn.fit` shuffles every epoch (the order "
+        "drawn on the host, the gather on the device); Keras's `fit` shuffles NumPy arrays. "
+        "The first call includes compilation and one round.",
         "",
         "```bash",
         'pip install -e ".[bench]"   # Equinox, Haiku, Keras 3, PyTorch (CPU); Flax is there',
