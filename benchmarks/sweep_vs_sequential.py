@@ -18,7 +18,7 @@ counted as traces of the loss (one per compiled training or evaluation program) 
 compilations (every jitted program, small ones included, with their total compile time), during
 the cold call.
 
-    python benchmarks/sweep_vs_sequential.py              # about 10 minutes on 2 busy cores
+    python benchmarks/sweep_vs_sequential.py              # about 5 minutes on 2 cores
     python benchmarks/sweep_vs_sequential.py --quick      # a smoke test, tiny cases
     python benchmarks/sweep_vs_sequential.py --only small_mlp --rounds 5
 
@@ -94,8 +94,7 @@ def source_mlp_case(quick: bool) -> dict:
         ])
         init_key, run_key = jax.random.split(jax.random.key(0))
         params, state = model.init(init_key, data[0][:1])
-        # L2 on every weight matrix: a penalty restricted with where= is, for now, a new
-        # structure each time it is built, so each configuration would compile on its own.
+        # L2 on every weight matrix (the numbers recorded in docs/benchmarks.md use this).
         objective = jn.objective(model, counted_loss, jn.regularizers.l2(2e-3))
         return jn.Trial(objective, optax.adam(lr), params, state, run_key)
 
