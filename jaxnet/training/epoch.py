@@ -124,7 +124,6 @@ def make_epoch(
 
     def epoch(run: RunState, x: jax.Array, y: jax.Array, order: jax.Array):
         keys = step_keys(run.key, run.epoch, order.shape[0])
-        model = (run.params, run.state, run.opt_state)
         body = functools.partial(_guarded_step if guarded else _plain_step, objective, optimizer,
                                  epsilon)
         if gather == "epoch":
@@ -136,28 +135,42 @@ def make_epoch(
 
             def step(carry, inputs):
                 indices, key = inputs
-                batch = _take((x, y), indices)
-                if placement is not None:
-                    batch = placement.constrain(batch)
-                return body(carry, (batch, key))
+                return body(carry, (_batch(x, y, indices, placement), key))
 
-        carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
-        if guarded:
-            carry.update(good=model, good_taken=carry["taken"], measured=jnp.asarray(False))
-        carry, (metrics, ran) = jax.lax.scan(step, carry, (batches, keys))
-        params, state, opt_state = carry["model"]
-        finite = jnp.isfinite(jnp.sum(metrics["loss"])) & all_finite(carry["model"])
-        status = carry["status"]
-        if not guarded:
-            status = jnp.where(finite, status, NONFINITE)
-        run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry["taken"],
-                       run.key, status, run.stopping)
-        info = {"ran": ran, "finite": finite}
-        if guarded:
-            info["good"] = (carry["good"], carry["good_taken"], carry["measured"])
-        return run, metrics, info
+        carry, (metrics, ran) = jax.lax.scan(step, _start_carry(run, guarded), (batches, keys))
+        return _end_of_epoch(run, carry, metrics, ran, guarded)
 
     return epoch
+
+
+def _batch(x: Any, y: Any, indices: jax.Array, placement: DataParallel | None) -> Any:
+    batch = _take((x, y), indices)
+    return batch if placement is None else placement.constrain(batch)
+
+
+def _start_carry(run: RunState, guarded: bool) -> dict:
+    """What the steps of an epoch carry: the model, the status and the steps taken (and for
+    the guarded epoch, the last model whose loss was measured finite)."""
+    model = (run.params, run.state, run.opt_state)
+    carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
+    if guarded:
+        carry.update(good=model, good_taken=carry["taken"], measured=jnp.asarray(False))
+    return carry
+
+
+def _end_of_epoch(run: RunState, carry: dict, metrics: Any, ran: jax.Array, guarded: bool):
+    """The epoch's ``(run, metrics, info)`` from its steps' final carry and per-step outputs."""
+    params, state, opt_state = carry["model"]
+    finite = jnp.isfinite(jnp.sum(metrics["loss"])) & all_finite(carry["model"])
+    status = carry["status"]
+    if not guarded:
+        status = jnp.where(finite, status, NONFINITE)
+    run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry["taken"],
+                   run.key, status, run.stopping)
+    info = {"ran": ran, "finite": finite}
+    if guarded:
+        info["good"] = (carry["good"], carry["good_taken"], carry["measured"])
+    return run, metrics, info
 
 
 def _plain_step(objective, optimizer, epsilon, carry, inputs):

@@ -41,6 +41,7 @@ from jaxnet.training.run_state import (
     start_run,
 )
 from jaxnet.training.step import init_optimizer
+from jaxnet.training.stepwise import runs_stepwise, stepwise_epoch
 
 
 class NonFiniteError(FloatingPointError):
@@ -181,7 +182,7 @@ def fit(
     if validation is not None:
         validation = evaluation_data(*validation, placement=placement)
     loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement,
-                 callbacks, bool(evaluate_train))
+                 callbacks, bool(evaluate_train), runs_stepwise(objective, params, state, x))
     if checkpoint_dir is not None:
         loop.writer = CheckpointWriter(checkpoint_dir, settings)
         run, loop.history = resume(loop.writer, run, settings)
@@ -203,13 +204,13 @@ class _Loop:
     """The state of one ``fit`` call on the host: history, progress bar, pending epoch."""
 
     def __init__(self, objective, optimizer, x, y, validation, settings, verbose, placement,
-                 callbacks: tuple[Callback, ...], evaluate_train: bool):
+                 callbacks: tuple[Callback, ...], evaluate_train: bool, stepwise: bool):
         self.objective, self.optimizer = objective, optimizer
         self.x, self.y, self.validation = x, y, validation
         self.train_set = evaluation_data(x, y, placement=placement) if evaluate_train else None
         self.settings, self.placement = settings, placement
-        self.epoch = compiled_epoch(objective, optimizer, settings["batch_size"],
-                                    settings["epsilon"], placement=placement)
+        self.stepwise = stepwise
+        self.epoch = self._epoch_program(guarded=False)
         self.history: dict[str, list[float]] = {}
         self.writer: CheckpointWriter | None = None
         self.verbose = verbose
@@ -248,6 +249,16 @@ class _Loop:
         if self.writer is not None:
             self.writer.save(run, self.history, reason, final=True)
         return self._result(run, reason)
+
+    def _epoch_program(self, guarded: bool) -> Any:
+        """The compiled epoch: one ``lax.scan``, or its steps one by one for a convolutional
+        model on a CPU (see :mod:`jaxnet.training.stepwise`)."""
+        if self.stepwise:
+            return stepwise_epoch(self.objective, self.optimizer, self.settings["epsilon"],
+                                  guarded=guarded, placement=self.placement)
+        return compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
+                              self.settings["epsilon"], guarded=guarded,
+                              placement=self.placement)
 
     def _order(self, epoch: int) -> Any:
         order = batch_order(self.seed, epoch, self.settings["n_examples"],
@@ -327,9 +338,7 @@ class _Loop:
         """Replays failed epoch number ``epoch`` under the per-step guard; returns the run state
         to keep (the last parameters whose loss was measured finite), the epoch's metrics and
         applied steps."""
-        guarded = compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
-                                 self.settings["epsilon"], guarded=True,
-                                 placement=self.placement)
+        guarded = self._epoch_program(guarded=True)
         end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y,
                                      self._order(epoch))
         (model, taken, measured), base = info["good"], start
