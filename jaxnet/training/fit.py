@@ -1,7 +1,8 @@
 """``fit``: the host loop that dispatches compiled epochs, records history, stops and checkpoints.
 
 The loop dispatches epoch ``e + 1`` before it reads epoch ``e``'s results, so the device never
-waits for the host between epochs. Reading an epoch's results runs, in order: the non-finite check
+waits for the host between epochs (a stepwise epoch, see :mod:`jaxnet.training.stepwise`, is
+read before the next is dispatched). Reading an epoch's results runs, in order: the non-finite check
 (a failed epoch is replayed from its saved start under the per-step guard), the history, early
 stopping, the progress bar and the checkpoint. A stop decided at epoch ``e`` discards the already
 dispatched epoch ``e + 1``.
@@ -210,6 +211,11 @@ class _Loop:
         self.train_set = evaluation_data(x, y, placement=placement) if evaluate_train else None
         self.settings, self.placement = settings, placement
         self.stepwise = stepwise
+        # A scanned epoch is dispatched before the previous one is read, so the device never
+        # waits for the host. A stepwise epoch is read before the next is dispatched: its steps
+        # keep the device busy as they are dispatched, and XLA:CPU runs small programs as they
+        # are dispatched, which would blur the epochs' times.
+        self.look_ahead = not stepwise
         self.epoch = self._epoch_program(guarded=False)
         self.history: dict[str, list[float]] = {}
         self.writer: CheckpointWriter | None = None
@@ -228,9 +234,9 @@ class _Loop:
         bar = Progress(total, min(done, total), enabled=self.verbose)
         pending, clock = None, time.perf_counter()
         while reason is None:
-            dispatched = None
             number = done + (pending is not None)  # the epoch to dispatch
-            if number < total:
+            dispatched = None
+            if number < total and (pending is None or self.look_ahead):
                 start = run if pending is None else pending[1][0]
                 dispatched = (start, *self._dispatch(start, number))
             if pending is not None:
@@ -239,11 +245,8 @@ class _Loop:
                 bar.update({name: values[-1] for name, values in self.history.items()})
                 if reason is None and done >= total:
                     reason = "epochs"
-                if reason is not None:
-                    break
-            if dispatched is None:
-                reason = reason or "epochs"
-                break
+            elif dispatched is None:
+                reason = "epochs"
             pending = dispatched
         bar.close()
         if self.writer is not None:
