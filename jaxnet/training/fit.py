@@ -1,10 +1,11 @@
 """``fit``: the host loop that dispatches compiled epochs, records history, stops and checkpoints.
 
 The loop dispatches epoch ``e + 1`` before it reads epoch ``e``'s results, so the device never
-waits for the host between epochs (a stepwise epoch, see :mod:`jaxnet.training.stepwise`, is
-read before the next is dispatched). Reading an epoch's results runs, in order: the non-finite check
-(a failed epoch is replayed from its saved start under the per-step guard), the history, early
-stopping, the progress bar and the checkpoint. A stop decided at epoch ``e`` discards the already
+waits for the host between epochs (of a stepwise epoch, see :mod:`jaxnet.training.stepwise`,
+the first step is dispatched before the previous epoch is read, the rest after). Reading an
+epoch's results runs, in order: the non-finite check (a failed epoch is replayed from its saved
+start under the per-step guard), the history, early stopping, the progress bar and the
+checkpoint. A stop decided at epoch ``e`` discards the already
 dispatched epoch ``e + 1``.
 """
 
@@ -211,11 +212,6 @@ class _Loop:
         self.train_set = evaluation_data(x, y, placement=placement) if evaluate_train else None
         self.settings, self.placement = settings, placement
         self.stepwise = stepwise
-        # A scanned epoch is dispatched before the previous one is read, so the device never
-        # waits for the host. A stepwise epoch is read before the next is dispatched: its steps
-        # keep the device busy as they are dispatched, and XLA:CPU runs small programs as they
-        # are dispatched, which would blur the epochs' times.
-        self.look_ahead = not stepwise
         self.epoch = self._epoch_program(guarded=False)
         self.history: dict[str, list[float]] = {}
         self.writer: CheckpointWriter | None = None
@@ -236,9 +232,9 @@ class _Loop:
         while reason is None:
             number = done + (pending is not None)  # the epoch to dispatch
             dispatched = None
-            if number < total and (pending is None or self.look_ahead):
+            if number < total:
                 start = run if pending is None else pending[1][0]
-                dispatched = (start, *self._dispatch(start, number))
+                dispatched = (start, self._dispatch(start, number))
             if pending is not None:
                 run, reason, clock = self._finish(*pending, epoch=done, since=clock)
                 done += 1
@@ -247,7 +243,9 @@ class _Loop:
                     reason = "epochs"
             elif dispatched is None:
                 reason = "epochs"
-            pending = dispatched
+            if reason is None and dispatched is not None:
+                start, complete = dispatched
+                pending = (start, *complete())
         bar.close()
         if self.writer is not None:
             self.writer.save(run, self.history, reason, final=True)
@@ -268,11 +266,20 @@ class _Loop:
                             self.settings["batch_size"])
         return self._place(order)
 
-    def _dispatch(self, start: RunState, epoch: int):
-        """Dispatches epoch number ``epoch`` (counted from 0) from ``start`` and its
-        validation; nothing here waits for the device."""
-        outputs = self.epoch(dataclasses.replace(start, stopping=None), self.x, self.y,
-                             self._order(epoch))
+    def _dispatch(self, start: RunState, epoch: int) -> Any:
+        """Dispatches epoch number ``epoch`` (counted from 0) from ``start``; returns a function
+        that gives its outputs and dispatched evaluations. A scanned epoch is dispatched whole
+        here; a stepwise one its first step, the rest when the function is called (after the
+        previous epoch is read, so that epoch's recorded time is its own: XLA:CPU runs small
+        programs as they are dispatched). Nothing here waits for the device."""
+        start, order = dataclasses.replace(start, stopping=None), self._order(epoch)
+        if self.stepwise:
+            complete = self.epoch.begin(start, self.x, self.y, order)
+            return lambda: self._with_evaluations(complete())
+        outputs = self._with_evaluations(self.epoch(start, self.x, self.y, order))
+        return lambda: outputs
+
+    def _with_evaluations(self, outputs: tuple) -> tuple:
         return outputs, self._evaluations(outputs[0])
 
     def _evaluations(self, run: RunState) -> dict[str, Any]:

@@ -92,26 +92,52 @@ def _build_step(guarded: bool) -> Callable:
 _STEPS = {guarded: Program(_build_step(guarded)) for guarded in (False, True)}
 
 
+class StepwiseEpoch:
+    """The epoch ``epoch(run, x, y, order) -> (run, metrics, info)`` of
+    :func:`jaxnet.training.epoch.compiled_epoch`, its steps dispatched one by one; each step
+    is compiled once per structure of the objective and optimizer.
+
+    ``begin(run, x, y, order)`` dispatches only the epoch's first step and returns a function
+    that dispatches the rest and returns the outputs: ``fit`` reads the previous epoch in
+    between, while the device already has this one's first step.
+    """
+
+    def __init__(self, objective, optimizer, epsilon, guarded, placement):
+        self.step = _STEPS[guarded].bind(objective, optimizer, epsilon, placement)
+        self.guarded, self.placement = guarded, placement
+
+    def __call__(self, run: RunState, x: Any, y: Any, order: Any):
+        return self.begin(run, x, y, order)()
+
+    def begin(self, run: RunState, x: Any, y: Any, order: Any) -> Callable[[], tuple]:
+        place = jax.device_put if self.placement is None else self.placement.put
+        order = place(order)
+        carry, keys = _start(run, order, self.guarded)
+        metrics, ran = [], []
+
+        def dispatch(steps):
+            nonlocal carry
+            for i in steps:
+                carry, (step_metrics, step_ran) = self.step(carry, x, y, order, keys,
+                                                            np.int32(i))
+                metrics.append(step_metrics)
+                ran.append(step_ran)
+
+        dispatch(range(1))
+
+        def complete():
+            dispatch(range(1, order.shape[0]))
+            return _finish(run, carry, metrics, ran, self.guarded)
+
+        return complete
+
+
 def stepwise_epoch(
     objective: Objective,
     optimizer: optax.GradientTransformation,
     epsilon: float | None,
     guarded: bool = False,
     placement: DataParallel | None = None,
-) -> Callable:
-    """The epoch ``epoch(run, x, y, order) -> (run, metrics, info)`` of
-    :func:`jaxnet.training.epoch.compiled_epoch`, its steps dispatched one by one; each step
-    is compiled once per structure of the objective and optimizer."""
-    step = _STEPS[guarded].bind(objective, optimizer, epsilon, placement)
-
-    def epoch(run: RunState, x: Any, y: Any, order: Any):
-        order = jax.device_put(order) if placement is None else placement.put(order)
-        carry, keys = _start(run, order, guarded)
-        metrics, ran = [], []
-        for i in range(order.shape[0]):
-            carry, (step_metrics, step_ran) = step(carry, x, y, order, keys, np.int32(i))
-            metrics.append(step_metrics)
-            ran.append(step_ran)
-        return _finish(run, carry, metrics, ran, guarded)
-
-    return epoch
+) -> StepwiseEpoch:
+    """The epoch run one jitted step at a time (see :class:`StepwiseEpoch`)."""
+    return StepwiseEpoch(objective, optimizer, epsilon, guarded, placement)
