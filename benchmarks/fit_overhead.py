@@ -50,6 +50,14 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def chained(epoch, start, n: int, *data):
+    """``n`` epochs back to back, each from the state the previous one returned."""
+    state = start
+    for _ in range(n):
+        state = epoch(state, *data)[0]
+    return state
+
+
 def loop_body_ops(compiled_text: str) -> dict[str, int]:
     """Operations of the largest while loop's body in a compiled HLO module (the scan over the
     steps): all instructions, calls of fused kernels, and dots and convolutions (in the body or
@@ -109,10 +117,7 @@ def main(argv=None) -> dict:
         return epoch(run, x, y, order)
 
     def jaxnet_epochs():
-        r = run
-        for _ in range(args.epochs):
-            r = epoch(r, x, y, order)[0]
-        return r
+        return chained(epoch, run, args.epochs, x, y, order)
 
     def fit(epochs):
         return lambda: jn.fit(objective, params, state, optimizer, (x, y), epochs=epochs,
@@ -126,10 +131,7 @@ def main(argv=None) -> dict:
         return plain(carry, xs, ys, key)
 
     def plain_epochs():
-        c = carry
-        for _ in range(args.epochs):
-            c = plain(c, xs, ys, key)[0]
-        return c
+        return chained(plain, carry, args.epochs, xs, ys, key)
 
     first_s, ops = {}, {}
     for name, fn, fn_args in (("plain_epoch", plain, (carry, xs, ys, key)),

@@ -1,4 +1,5 @@
-"""What every experiment script shares: its command line and its metrics.json.
+"""What every experiment script shares: its command line, its metrics.json, and a sweep's
+curves per epoch.
 
 Each script in experiments/ takes ``--help``, ``--quick`` (a small run that the tests execute),
 ``--seed`` and ``--out DIR`` (default ``runs/<name>/``), and writes ``metrics.json`` there beside
@@ -77,3 +78,21 @@ def write_metrics(out: Path, experiment: str, settings: dict[str, Any], start: f
 def _plain(value: Any) -> Any:
     """JSON's fallback: NumPy and JAX scalars and arrays become numbers and lists."""
     return np.asarray(value).tolist()
+
+
+def plot_mean_histories(ax: Any, result: Any, name: str, values: list, metric: str,
+                        legend_title: str, label=str) -> None:
+    """One line per value of the swept ``name``: ``metric`` per epoch, the mean over the
+    configurations with that value (cut to the shortest, when early stopping ended some)."""
+    from matplotlib import colormaps
+
+    colours = colormaps["viridis"](np.linspace(0.0, 0.9, len(values)))
+    for value, colour in zip(values, colours):
+        curves = [history[metric] for config, history in zip(result.configs, result.histories)
+                  if config[name] == value]
+        length = min(len(curve) for curve in curves)
+        ax.plot(np.arange(1, length + 1), np.mean([c[:length] for c in curves], axis=0),
+                color=colour, label=label(value))
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(title=legend_title, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 import jaxnet as jn
@@ -80,19 +79,10 @@ def plot(result: jn.SweepResult, rates: list[float], title: str, path) -> None:
                        ax=curve_ax, title="final accuracy (mean, min-max over seeds)")
     curve_ax.set_xlabel("learning rate")
     curve_ax.set_ylabel("accuracy")
-    colours = colormaps["viridis"](np.linspace(0.0, 0.9, len(rates)))
-    for lr, colour in zip(rates, colours):
-        losses = [h["val_loss"] for c, h in zip(result.configs, result.histories)
-                  if c["lr"] == lr]
-        length = min(len(v) for v in losses)
-        mean = np.mean([v[:length] for v in losses], axis=0)
-        loss_ax.plot(np.arange(1, length + 1), mean, label=f"{lr:g}", color=colour)
-    loss_ax.set_xlabel("epoch")
+    _common.plot_mean_histories(loss_ax, result, "lr", rates, "val_loss", "learning rate",
+                                label=lambda lr: f"{lr:g}")
     loss_ax.set_ylabel("validation loss")
     loss_ax.set_title("validation loss (mean over seeds)")
-    loss_ax.grid(alpha=0.3)
-    loss_ax.legend(title="learning rate", fontsize="small", loc="center left",
-                   bbox_to_anchor=(1.0, 0.5))
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=80, bbox_inches="tight")

@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 import jaxnet as jn
@@ -88,18 +87,9 @@ def plot(result: jn.SweepResult, rows: list[dict], widths: list[int], title: str
                        ax=curve_ax, title="final accuracy (mean, min-max over seeds)")
     curve_ax.set_xlabel("hidden width (neurons)")
     curve_ax.set_ylabel("accuracy")
-    colours = colormaps["viridis"](np.linspace(0.0, 0.9, len(widths)))
-    for width, colour in zip(widths, colours):
-        curves = [h["val_accuracy"] for c, h in zip(result.configs, result.histories)
-                  if c["width"] == width]
-        length = min(len(v) for v in curves)
-        epoch_ax.plot(np.arange(1, length + 1), np.mean([v[:length] for v in curves], axis=0),
-                      color=colour, label=str(width))
-    epoch_ax.set_xlabel("epoch")
+    _common.plot_mean_histories(epoch_ax, result, "width", widths, "val_accuracy", "width")
     epoch_ax.set_ylabel("test accuracy")
     epoch_ax.set_title("test accuracy per epoch (mean over seeds)")
-    epoch_ax.grid(alpha=0.3)
-    epoch_ax.legend(title="width", fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=80, bbox_inches="tight")

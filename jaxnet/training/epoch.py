@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet.training.hyperparams import Program
+from jaxnet.training.hyperparams import IdentityCache, Program
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import DataParallel
 from jaxnet.training.run_state import (
@@ -43,19 +43,13 @@ from jaxnet.training.step import update
 
 def key_seed(key: jax.Array) -> tuple[int, ...]:
     """The words of a typed key, read to the host once per run: the seed of its batch orders."""
-    cached = _SEEDS.get(id(key))
-    if cached is not None and cached[0] is key:
-        return cached[1]
-    seed = tuple(int(word) for word in np.asarray(jax.random.key_data(key)).ravel())
-    _SEEDS[id(key)] = (key, seed)
-    while len(_SEEDS) > 64:
-        _SEEDS.pop(next(iter(_SEEDS)))
-    return seed
+    return _SEEDS.get(key, lambda k: tuple(
+        int(word) for word in np.asarray(jax.random.key_data(k)).ravel()))
 
 
-# The last keys read, by identity (keys are immutable): calling fit again with the same key
-# reads nothing from the device.
-_SEEDS: dict[int, tuple[jax.Array, tuple[int, ...]]] = {}
+# The last keys read (keys are immutable): calling fit again with the same key reads nothing
+# from the device.
+_SEEDS = IdentityCache()
 
 
 def batch_order(seed: tuple[int, ...], epoch: int, n_examples: int,

@@ -94,21 +94,39 @@ def split(obj: Any) -> tuple[Skeleton, list[float]]:
         >>> a == b, -1e-3 in values_a, -1e-2 in values_b  # optax scales by -rate
         (True, True, True)
     """
-    cached = _SPLITS.get(id(obj))
-    if cached is not None and cached[0] is obj:
-        return cached[1], list(cached[2])
+    skeleton, values = _SPLITS.get(obj, _split_object)
+    return skeleton, list(values)
+
+
+def _split_object(obj: Any) -> tuple[Skeleton, tuple]:
     values: list[float] = []
-    skeleton = Skeleton(_split(obj, values, set()))
-    _SPLITS[id(obj)] = (obj, skeleton, tuple(values))
-    while len(_SPLITS) > 64:
-        _SPLITS.pop(next(iter(_SPLITS)))
-    return skeleton, values
+    return Skeleton(_split(obj, values, set())), tuple(values)
 
 
-# The last objects split, by identity: ``fit`` called again with the same objective and optimizer
-# walks nothing, and gets the same skeleton objects, which jit's cache then compares by identity.
-# Objectives, layers and optax transformations are immutable, so their splits do not go stale.
-_SPLITS: dict[int, tuple[Any, Skeleton, tuple]] = {}
+class IdentityCache:
+    """What was last computed for each of ``size`` objects, found by identity (the object is
+    kept, so its id is not reused). For objects that do not change: objectives, layers, optax
+    transformations, JAX arrays."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.entries: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, obj: Any, compute: Callable[[Any], Any]) -> Any:
+        """``compute(obj)``, or what it gave the last time for this very object."""
+        entry = self.entries.get(id(obj))
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        value = compute(obj)
+        self.entries[id(obj)] = (obj, value)
+        while len(self.entries) > self.size:
+            self.entries.pop(next(iter(self.entries)))
+        return value
+
+
+# The last objects split: ``fit`` called again with the same objective and optimizer walks
+# nothing, and gets the same skeleton objects, which jit's cache then compares by identity.
+_SPLITS = IdentityCache()
 
 
 def merge(skeleton: Skeleton, values: Any) -> Any:
