@@ -19,7 +19,7 @@ under :func:`jaxnet.debug_checks` (see :mod:`jaxnet.checks`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -233,21 +233,39 @@ def predicted_and_true(pred: jax.Array, target: jax.Array) -> tuple[jax.Array, j
 def top_k_accuracy(k: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """The metric: the fraction of examples whose target class is among the ``k`` top scores.
 
+    Classes are ranked as scikit-learn's ``top_k_accuracy_score`` ranks them: by score, and among
+    equal scores the higher class index first. So the target is in the top ``k`` when fewer than
+    ``k`` classes score more than it, or score as much and have a higher index. An example with a
+    NaN among its scores counts as wrong (scikit-learn refuses NaN scores).
+
+    Args:
+        k: how many top-scoring classes may hold the target, a positive int.
+
+    Returns:
+        ``metric(pred, target)``: ``pred`` the scores of shape ``(..., C)``, ``target`` integer
+        labels in ``[0, C)`` of shape ``(...)`` or one-hot vectors of shape ``(..., C)``; the
+        value a float32 scalar in [0, 1], the mean over all batch axes.
+
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
         >>> scores = jnp.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
         >>> jn.metrics.top_k_accuracy(2)(scores, jnp.array([0, 2, 2]))
         Array(0.6666667, dtype=float32)
+        >>> jn.metrics.top_k_accuracy(1)(jnp.zeros((2, 3)), jnp.array([0, 2]))  # class 2 wins
+        Array(0.5, dtype=float32)
     """
     k = positive_int(k, "k")
 
     def top_k(pred: jax.Array, target: jax.Array) -> jax.Array:
         check_multiclass_targets(pred, target, f"top_{k}_accuracy")
-        labels = class_labels(pred, target)
-        true_score = jnp.take_along_axis(pred, labels[..., None], axis=-1)
-        # Ties count against the target, as scikit-learn's top_k_accuracy_score counts them.
-        rank = jnp.sum(pred > true_score, axis=-1)
-        return jnp.mean((rank < k).astype(jnp.float32))
+        pred = jnp.asarray(pred)
+        labels = class_labels(pred, target).astype(jnp.int32)[..., None]
+        true_score = jnp.take_along_axis(pred, labels, axis=-1)
+        classes = jax.lax.broadcasted_iota(jnp.int32, pred.shape, pred.ndim - 1)
+        # scikit-learn reverses a stable ascending sort, so a tie goes to the higher class.
+        ahead = (pred > true_score) | ((pred == true_score) & (classes > labels))
+        hit = (jnp.sum(ahead, axis=-1) < k) & ~jnp.any(jnp.isnan(pred), axis=-1)
+        return jnp.mean(hit.astype(jnp.float32))
 
     top_k.__name__ = f"top_{k}_accuracy"
     return top_k
@@ -309,21 +327,63 @@ def _per_class(matrix: jax.Array, which: str) -> jax.Array:
     return jnp.where(denominator > 0, numerator / jnp.maximum(denominator, 1.0), 0.0)
 
 
-def _class_score(which: str, num_classes: int, average: str | None) -> Counted:
+def _class_score(
+    which: str, num_classes: int, average: str | None, labels: Sequence[int] | None
+) -> Counted:
     if average not in ("macro", None):
         raise ValueError(f"average must be 'macro' or None (per class), got {average!r}")
     matrix = confusion_matrix(num_classes)
+    chosen = None if labels is None else _class_indices(labels, num_classes)
 
     def finalize(counts: jax.Array) -> jax.Array:
         scores = _per_class(counts, which)
-        return jnp.mean(scores) if average == "macro" else scores
+        if chosen is not None:
+            scores = scores[jnp.array(chosen)]
+        if average is None:
+            return scores
+        if chosen is not None:
+            return jnp.mean(scores)
+        # scikit-learn's default: the classes in the targets or the predictions, here those of
+        # the counts summed over the evaluation, not of each batch. 0 for no examples at all.
+        present = (jnp.sum(counts, axis=0) > 0) | (jnp.sum(counts, axis=1) > 0)
+        return jnp.sum(jnp.where(present, scores, 0.0)) / jnp.maximum(
+            jnp.sum(present, dtype=jnp.float32), 1.0)
 
     return Counted(matrix.counts, finalize, which if average else f"{which}_per_class")
 
 
-def precision(num_classes: int, average: str | None = "macro") -> Counted:
+def _class_indices(labels: Sequence[int], num_classes: int) -> tuple[int, ...]:
+    """``labels`` as a tuple of distinct ints in ``[0, num_classes)``; a ValueError otherwise."""
+    chosen = tuple(positive_int(label, "each of labels", minimum=0) for label in labels)
+    if not chosen or len(set(chosen)) != len(chosen) or max(chosen) >= num_classes:
+        raise ValueError(
+            f"labels must be distinct classes in [0, {num_classes}), at least one, got "
+            f"{list(chosen)}"
+        )
+    return chosen
+
+
+def precision(
+    num_classes: int, average: str | None = "macro", labels: Sequence[int] | None = None
+) -> Counted:
     """The metric: precision, hits over predictions of each class; their mean with
-    ``average="macro"`` (the default), or one per class with ``average=None``.
+    ``average="macro"`` (scikit-learn's ``precision_score(average="macro")``), or one per class.
+
+    Args:
+        num_classes: the number of classes ``C``, at least 2.
+        average: ``"macro"`` (the default) for the unweighted mean over classes, ``None`` for
+            one value per class.
+        labels: the classes to score, in order. By default ``"macro"`` averages over the classes
+            present in the targets or the predictions, as scikit-learn does by default; present
+            in the counts summed over the whole evaluation, not in each batch.
+            ``labels=range(num_classes)`` averages over every class, as in scikit-learn.
+            By default ``average=None`` gives every class.
+
+    Returns:
+        A :class:`Counted` metric: a float32 scalar with ``"macro"``; with ``average=None`` an
+        array of shape ``(C,)``, or ``(len(labels),)``. A class with no predictions (for
+        precision), no examples (recall) or neither (F1) scores 0, as with scikit-learn's
+        ``zero_division=0`` or its default ``"warn"``.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn
@@ -331,15 +391,34 @@ def precision(num_classes: int, average: str | None = "macro") -> Counted:
         >>> jn.metrics.precision(3, average=None)(scores, jnp.array([0, 1, 2])).tolist()
         [0.0, 0.3333333432674408, 0.0]
     """
-    return _class_score("precision", num_classes, average)
+    return _class_score("precision", num_classes, average, labels)
 
 
-def recall(num_classes: int, average: str | None = "macro") -> Counted:
-    """The metric: recall, hits over examples of each class; macro-averaged or per class."""
-    return _class_score("recall", num_classes, average)
+def recall(
+    num_classes: int, average: str | None = "macro", labels: Sequence[int] | None = None
+) -> Counted:
+    """The metric: recall, hits over examples of each class; their mean with
+    ``average="macro"`` (scikit-learn's ``recall_score(average="macro")``), or one per class.
+
+    Takes its arguments and returns as :func:`precision` does.
+    """
+    return _class_score("recall", num_classes, average, labels)
 
 
-def f1(num_classes: int, average: str | None = "macro") -> Counted:
-    """The metric: F1, the harmonic mean of precision and recall of each class; macro-averaged
-    (scikit-learn's ``f1_score(average="macro")``) or per class."""
-    return _class_score("f1", num_classes, average)
+def f1(
+    num_classes: int, average: str | None = "macro", labels: Sequence[int] | None = None
+) -> Counted:
+    """The metric: F1, the harmonic mean of precision and recall of each class; their mean with
+    ``average="macro"`` (scikit-learn's ``f1_score(average="macro")``), or one per class.
+
+    Takes its arguments and returns as :func:`precision` does.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnet as jn
+        >>> scores = jnp.eye(3)[jnp.array([0, 1, 1, 1])]  # class 2 is neither true nor predicted
+        >>> jn.metrics.f1(3)(scores, jnp.array([0, 1, 0, 1]))
+        Array(0.73333335, dtype=float32)
+        >>> jn.metrics.f1(3, labels=range(3))(scores, jnp.array([0, 1, 0, 1]))
+        Array(0.48888892, dtype=float32)
+    """
+    return _class_score("f1", num_classes, average, labels)
