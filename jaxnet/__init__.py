@@ -14,14 +14,7 @@ A model is an immutable description whose ``init`` builds parameter and state py
 from jaxnet import checkpoint, classic, data, losses, metrics, parallel, regularizers, viz
 from jaxnet.checks import debug_checks
 from jaxnet.composable import Composable, composable
-from jaxnet.core import (
-    Layer,
-    LayerError,
-    Sequential,
-    ShapeError,
-    count_params,
-    summary,
-)
+from jaxnet.core import Layer, LayerError, ShapeError, count_params
 from jaxnet.layers import (
     GRU,
     LSTM,
@@ -43,6 +36,7 @@ from jaxnet.layers import (
     PReLU,
     Reshape,
     Residual,
+    Sequential,
     SimpleRNN,
     elu,
     gelu,
@@ -52,6 +46,7 @@ from jaxnet.layers import (
     sigmoid,
     softmax,
     softplus,
+    summary,
     swish,
     tanh,
 )

@@ -1,4 +1,8 @@
-"""Layer descriptions: each is a frozen dataclass with ``init`` and ``apply``."""
+"""Layer descriptions, each a frozen dataclass with ``init`` and ``apply``.
+
+Also the containers that hold layers (Sequential, Residual, Parallel), the activation functions,
+and a model's summary table.
+"""
 
 from jaxnet.layers.activation import (
     Activation,
@@ -24,6 +28,7 @@ from jaxnet.layers.norm import BatchNorm, LayerNorm
 from jaxnet.layers.pool import AvgPool, GlobalAvgPool, MaxPool
 from jaxnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from jaxnet.layers.reshape import Flatten, Reshape
+from jaxnet.layers.sequential import Sequential, summary
 
 __all__ = [
     "Activation",
@@ -46,6 +51,7 @@ __all__ = [
     "Parallel",
     "Reshape",
     "Residual",
+    "Sequential",
     "SimpleRNN",
     "elu",
     "gelu",
@@ -55,6 +61,7 @@ __all__ = [
     "sigmoid",
     "softmax",
     "softplus",
+    "summary",
     "swish",
     "tanh",
 ]

@@ -1,9 +1,10 @@
 """Combinators: a residual connection around a block, and branches whose outputs are merged.
 
-Both are containers, like :class:`~jaxnet.core.Sequential`: the layers inside are named by the
-same rule (their kind and a per-kind count, or their own ``name``), their parameters sit under
-those names, each one's key is the container's key folded with its name, and errors inside them
-start with their name. Several inputs and several outputs are pytrees (tuples or dicts) of arrays.
+Both are containers, like :class:`~jaxnet.layers.sequential.Sequential`, and name, key,
+initialise and apply the layers inside by the same rule (:mod:`jaxnet.layers.containers`): their
+kind and a per-kind count, or their own ``name``; their parameters sit under those names, each
+one's key is the container's key folded with its name, and errors inside them start with their
+name. Several inputs and several outputs are pytrees (tuples or dicts) of arrays.
 """
 
 from __future__ import annotations
@@ -16,22 +17,17 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 
-from jaxnet.core import (
-    Layer,
-    Sequential,
-    ShapeError,
+from jaxnet.core import Layer, ShapeError, is_one_array, output_shape, shape_of, shape_text
+from jaxnet.layers.containers import (
     apply_layer,
     as_layer,
     check_known_entries,
     check_lengths_read,
     check_names,
     init_layer,
-    is_one_array,
     layer_names,
-    output_shape,
-    shape_of,
-    shape_text,
 )
+from jaxnet.layers.sequential import Sequential
 
 MERGES = (None, "concat", "sum")
 
