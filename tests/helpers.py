@@ -1,4 +1,5 @@
-"""Checks shared by the layer tests: shape agreement, models batched by vmap, gradients, padding."""
+"""Checks shared by the layer tests: shape agreement, models batched by vmap, gradients, padding;
+and the source material's MLP."""
 
 import math
 
@@ -7,7 +8,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.test_util import check_grads
 
+import jaxnet as jn
 from jaxnet.core import output_shape
+
+
+def source_mlp(rate=0.2):
+    """The source material's MNIST network (the L2 penalty lives in the objective)."""
+    return jn.Sequential([
+        jn.Dense(512), jn.relu, jn.Dropout(rate),
+        jn.Dense(512), jn.BatchNorm(), jn.relu, jn.Dropout(rate),
+        jn.Dense(10),
+    ])
 
 
 def random_params(layer, shape, seed=0, scale=0.5):
