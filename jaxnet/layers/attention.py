@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+from jax.nn.initializers import Initializer
 
 from jaxnet.core import Layer, LayerError, ShapeError, check_entries, is_one_array, shape_text
-from jaxnet.layers.dense import Initializer
 from jaxnet.validation import is_concrete, nonnegative_number, positive_int
 
 PROJECTIONS = ("query", "key", "value")

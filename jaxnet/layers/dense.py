@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.nn.initializers import Initializer
 
 from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
 from jaxnet.validation import positive_int
-
-Initializer = Callable[..., jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)

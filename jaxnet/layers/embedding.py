@@ -6,10 +6,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jax.nn.initializers import Initializer
 
 from jaxnet.checks import check_values
 from jaxnet.core import Layer, LayerError, check_entries, shape_of
-from jaxnet.layers.dense import Initializer
 from jaxnet.validation import positive_int
 
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import Layer, ShapeError
-from jaxnet.layers.conv import (
+from jaxnet.layers.windows import (
     Padding,
     check_window_fits,
     layout,

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+from jax.nn.initializers import Initializer
 
 from jaxnet.core import Layer, LayerError, ShapeError, along_last_axis, check_entries, shape_of
-from jaxnet.layers.dense import Initializer
 from jaxnet.validation import positive_int
 
 Carry = Any  # an array (batch, features), or for LSTM a pair (c, h) of them
