@@ -149,3 +149,46 @@ def test_penalty_strengths_and_where_share_one_compilation():
 
     jn.sweep(penalized, {"l2": [1e-4, 1e-3, 1e-2]}, DATA, epochs=1, batch_size=64,
              verbose=False)
+
+
+def _patience_rule_stops_at(losses, patience):
+    """The epoch after which the patience rule stops, computed from a history alone: float32
+    values, an improvement is a strictly smaller value."""
+    best, waited = np.float32(np.inf), 0
+    for epoch, value in enumerate(losses, start=1):
+        if np.float32(value) < best:
+            best, waited = np.float32(value), 0
+        else:
+            waited += 1
+        if waited >= patience:
+            return epoch
+    return len(losses)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fit_and_sweep_stop_a_flat_loss_at_the_same_epoch(seed):
+    # sgd(0.0): the loss only moves by float rounding between epochs (other batches, same sum).
+    trial = setup(seed=seed, dropout=0.0)
+    alone = jn.fit(trial.objective, trial.params, trial.state, optax.sgd(0.0), DATA, epochs=8,
+                   batch_size=32, key=trial.key, patience=2, verbose=False)
+    swept = jn.sweep(lambda lr: setup(lr=lr, seed=seed, dropout=0.0), [{"lr": 0.0}], DATA,
+                     epochs=8, batch_size=32, patience=2, verbose=False)
+    free = jn.fit(trial.objective, trial.params, trial.state, optax.sgd(0.0), DATA, epochs=8,
+                  batch_size=32, key=trial.key, verbose=False)
+    expected = _patience_rule_stops_at(free.history["loss"], patience=2)
+    assert len(alone.history["loss"]) == len(swept.histories[0]["loss"]) == expected
+    assert alone.stop_reason == swept.stop_reasons[0] == "patience"
+
+
+def test_a_bfloat16_sweep_with_dropout_equals_its_fit():
+    def mixed(lr):
+        trial = setup(lr=lr, dropout=0.3)
+        objective = jn.objective(trial.objective.model, jn.losses.softmax_cross_entropy,
+                                 compute_dtype="bfloat16")
+        return jn.Trial(objective, trial.optimizer, trial.params, trial.state, trial.key)
+
+    swept = jn.sweep(mixed, [{"lr": 0.05}], DATA, epochs=2, batch_size=32, verbose=False)
+    trial = mixed(0.05)
+    alone = jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA, epochs=2,
+                   batch_size=32, key=trial.key, verbose=False)
+    assert_close(swept.params[0], alone.params, tolerance=1e-6)

@@ -185,7 +185,8 @@ class MultiHeadAttention(Layer):
         logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
         weights = jax.nn.softmax(logits, axis=-1)
         keep = jax.random.bernoulli(key, 1.0 - self.dropout_rate, weights.shape)
-        weights = jnp.where(keep, weights / (1.0 - self.dropout_rate), jnp.zeros_like(weights))
+        scale = jnp.asarray(1.0 - self.dropout_rate).astype(weights.dtype)  # as in Dropout
+        weights = jnp.where(keep, weights / scale, jnp.zeros_like(weights))
         return jnp.einsum("bhts,bshd->bthd", weights, v)
 
 

@@ -55,4 +55,7 @@ class Dropout(Layer):
                 "call apply(..., key=jax.random.key(seed), train=True)"
             )
         keep = jax.random.bernoulli(key, 1.0 - self.rate, jnp.shape(x))
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), state
+        # The rate never sets the dtype: a sweep passes it as a float32 array, which would
+        # promote bfloat16 activations where fit's Python float does not.
+        scale = jnp.asarray(1.0 - self.rate).astype(jnp.result_type(x))
+        return jnp.where(keep, x / scale, jnp.zeros_like(x)), state

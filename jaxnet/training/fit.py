@@ -40,6 +40,7 @@ from jaxnet.training.run_state import (
     RunState,
     State,
     Stopping,
+    improves,
     start_run,
 )
 from jaxnet.training.step import init_optimizer
@@ -330,8 +331,7 @@ class _Loop:
         """Early stopping's record after an epoch, kept on the host as NumPy scalars (placed
         on the mesh when there is one)."""
         value = record.get(self.monitor, np.nan)
-        improved = bool(value < float(stopping.best) - self.settings["min_delta"])
-        if improved:
+        if improves(value, stopping.best, self.settings["min_delta"]):
             best, waited = self._place((np.asarray(value, np.float32), np.asarray(0, np.int32)))
             stopping = Stopping(
                 best=best, waited=waited,

@@ -94,13 +94,56 @@ def split(obj: Any) -> tuple[Skeleton, list[float]]:
         >>> a == b, -1e-3 in values_a, -1e-2 in values_b  # optax scales by -rate
         (True, True, True)
     """
-    skeleton, values = _SPLITS.get(obj, _split_object)
+    skeleton, values, read = _SPLITS.get(obj, _split_object)
+    if any(_globals_read(fn) != snapshot for fn, snapshot in read):
+        skeleton, values, read = _split_object(obj)  # a global it reads has changed since
+        _SPLITS.entries[id(obj)] = (obj, (skeleton, values, read))
     return skeleton, list(values)
 
 
-def _split_object(obj: Any) -> tuple[Skeleton, tuple]:
+def _split_object(obj: Any) -> tuple[Skeleton, tuple, tuple]:
     values: list[float] = []
-    return Skeleton(_split(obj, values, set())), tuple(values)
+    read: list = []
+    skeleton = Skeleton(_split(obj, values, set(), read))
+    return skeleton, tuple(values), tuple(read)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Globals:
+    """The module globals a function reads, with the values they hold when it is split: a
+    function reading a global that has since changed (``W = 1.0`` in a notebook) has another
+    structure, so no compiled program traced with the old value is reused for it."""
+
+    namespace: _Same
+    values: tuple
+
+
+def _globals_read(fn: types.FunctionType, active: frozenset = frozenset()) -> tuple:
+    """``(name, value)`` for each global that ``fn``'s code (nested code included) reads:
+    numbers and strings by value, functions of the same module by the globals they read in
+    turn, anything else by identity."""
+    namespace = fn.__globals__
+    snapshot = []
+    for name in sorted(_names_read(fn.__code__)):
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        if isinstance(value, (int, float, complex, str, bytes, type(None))):
+            snapshot.append((name, type(value), value))
+        elif (isinstance(value, types.FunctionType) and value.__globals__ is namespace
+              and value not in active):
+            snapshot.append((name, _Same(value), _globals_read(value, active | {fn})))
+        elif not isinstance(value, (types.ModuleType, type)):
+            snapshot.append((name, _Same(value)))
+    return tuple(snapshot)
+
+
+def _names_read(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_read(const)
+    return names
 
 
 class IdentityCache:
@@ -144,7 +187,7 @@ def _is_float(obj: Any) -> bool:
             and not isinstance(obj, jax.core.Tracer))
 
 
-def _split(obj: Any, values: list, active: set) -> Any:
+def _split(obj: Any, values: list, active: set, read: list) -> Any:
     if _is_float(obj):
         values.append(obj)
         return ("slot", _Slot(len(values) - 1))
@@ -154,57 +197,64 @@ def _split(obj: Any, values: list, active: set) -> Any:
         return ("same", _Same(obj))
     active.add(id(obj))
     try:
-        return _split_container(obj, values, active)
+        return _split_container(obj, values, active, read)
     finally:
         active.discard(id(obj))
 
 
-def _split_container(obj: Any, values: list, active: set) -> Any:
+def _split_container(obj: Any, values: list, active: set, read: list) -> Any:
     # Lists are kept as they are (by identity): code appends to the lists it closed over, and a
     # copy made when merging would take those changes away from the caller. Dicts of settings
     # (``optax.inject_hyperparams`` keeps its numbers in one) are read, so they are walked.
     if type(obj) is tuple:
-        return (tuple, tuple(_split(item, values, active) for item in obj))
+        return (tuple, tuple(_split(item, values, active, read) for item in obj))
     if type(obj) is dict and all(_hashable(key) for key in obj):
-        return (dict, _split_items(obj, values, active))
+        return (dict, _split_items(obj, values, active, read))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple
-        return ("namedtuple", type(obj), tuple(_split(item, values, active) for item in obj))
+        return ("namedtuple", type(obj), tuple(_split(item, values, active, read) for item in obj))
     if type(obj) is functools.partial:
-        return ("partial", _split(obj.func, values, active),
-                _split(obj.args, values, active), _split(obj.keywords, values, active))
+        return ("partial", _split(obj.func, values, active, read),
+                _split(obj.args, values, active, read),
+                _split(obj.keywords, values, active, read))
     if isinstance(obj, types.FunctionType) and (obj.__closure__ or "<locals>" in obj.__qualname__):
-        return _split_function(obj, values, active)
+        return _split_function(obj, values, active, read)
     if (dataclasses.is_dataclass(obj) and not isinstance(obj, type)
             and hasattr(obj, "__dict__") and not hasattr(type(obj), "__slots__")):
         cosmetic = getattr(type(obj), "__cosmetic__", ())
         attributes = tuple((name, ("free", _Free(item)) if name in cosmetic
-                            else _split(item, values, active))
+                            else _split(item, values, active, read))
                            for name, item in vars(obj).items())
         return ("dataclass", type(obj), attributes)
+    if isinstance(obj, types.FunctionType):  # a module's function: kept, with what it reads
+        snapshot = _globals_read(obj)
+        read.append((obj, snapshot))
+        return ("same", _Same(obj), snapshot)
     return ("same", _Same(obj))
 
 
-def _split_function(fn: types.FunctionType, values: list, active: set) -> Any:
-    cells = tuple(_split_cell(cell, values, active) for cell in fn.__closure__ or ())
-    return ("function", fn.__code__, _Same(fn.__globals__), fn.__name__,
-            _split(fn.__defaults__, values, active),
-            _split_items(fn.__kwdefaults__, values, active),
-            _split_items(fn.__dict__, values, active), cells)
+def _split_function(fn: types.FunctionType, values: list, active: set, read: list) -> Any:
+    cells = tuple(_split_cell(cell, values, active, read) for cell in fn.__closure__ or ())
+    snapshot = _globals_read(fn)
+    read.append((fn, snapshot))
+    return ("function", fn.__code__, _Globals(_Same(fn.__globals__), snapshot), fn.__name__,
+            _split(fn.__defaults__, values, active, read),
+            _split_items(fn.__kwdefaults__, values, active, read),
+            _split_items(fn.__dict__, values, active, read), cells)
 
 
-def _split_items(mapping: dict | None, values: list, active: set) -> Any:
+def _split_items(mapping: dict | None, values: list, active: set, read: list) -> Any:
     """A function's own dict (its attributes, its keyword defaults), which it does not share."""
     if mapping is None:
         return None
-    return tuple((key, _split(item, values, active)) for key, item in mapping.items())
+    return tuple((key, _split(item, values, active, read)) for key, item in mapping.items())
 
 
-def _split_cell(cell: types.CellType, values: list, active: set) -> Any:
+def _split_cell(cell: types.CellType, values: list, active: set, read: list) -> Any:
     try:
         contents = cell.cell_contents
     except ValueError:  # a variable the function never assigned: an empty cell
         return ("empty",)
-    return _split(contents, values, active)
+    return _split(contents, values, active, read)
 
 
 def _hashable(obj: Any) -> bool:
@@ -246,7 +296,7 @@ def _merge_function(node: Any, values: Any) -> types.FunctionType:
     _, code, globals_, name, defaults, kwdefaults, attributes, cells = node
     closure = tuple(types.CellType() if cell == ("empty",) else types.CellType(_merge(cell, values))
                     for cell in cells) or None
-    fn = types.FunctionType(code, globals_.obj, name, _merge(defaults, values), closure)
+    fn = types.FunctionType(code, globals_.namespace.obj, name, _merge(defaults, values), closure)
     fn.__kwdefaults__ = _merge_items(kwdefaults, values)
     fn.__dict__.update(_merge_items(attributes, values) or {})
     return fn

@@ -88,6 +88,18 @@ def start_run(
                     stopping)
 
 
+def improves(value: float, best: Any, min_delta: float) -> bool:
+    """Whether an epoch's monitored ``value`` improves on ``best`` by more than ``min_delta``.
+
+    Like is compared with like: the value is rounded to float32, the dtype ``Stopping.best``
+    keeps, and the difference is taken in float32 too. An epoch mean computed in float64 and
+    compared with its own float32 rounding would otherwise count an unchanged loss as better
+    (or a real change as none), depending on which way the rounding went.
+    """
+    value, best = np.float32(value), np.float32(best)
+    return bool(np.isfinite(value) and value < best - np.float32(min_delta))
+
+
 def all_finite(tree: Any) -> jax.Array:
     """Whether every floating-point value in ``tree`` is finite.
 

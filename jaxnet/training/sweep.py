@@ -44,6 +44,7 @@ from jaxnet.training.run_state import (
     Params,
     RunState,
     State,
+    improves,
     start_run,
 )
 from jaxnet.training.step import init_optimizer
@@ -393,7 +394,7 @@ class _Chunk:
         settings, count = self.settings, self.count
         histories: list[dict[str, list[float]]] = [{} for _ in range(count)]
         reasons = ["epochs"] * count
-        best, waited = np.full(count, np.inf), np.zeros(count, int)
+        best, waited = np.full(count, np.inf, np.float32), np.zeros(count, int)
         padded = int(self.runs.status.shape[0])
         previous = None
         progress = Progress(settings["epochs"], enabled=self.verbose)
@@ -416,7 +417,7 @@ class _Chunk:
                 for name, value in records[c].items():
                     histories[c].setdefault(name, []).append(value)
                 monitor = records[c].get("val_loss", records[c]["loss"])
-                if monitor < best[c] - settings["min_delta"]:
+                if improves(monitor, best[c], settings["min_delta"]):
                     best[c], waited[c] = monitor, 0
                 else:
                     waited[c] += 1
