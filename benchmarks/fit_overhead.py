@@ -11,7 +11,7 @@ and reports the per-call host cost of fit (fit_1 - jaxnet_epoch), the device-sid
 compiled epoch over the plain scan, the compile times of both epochs, the number of operations in
 their compiled loop bodies, and the functions that take fit's host time (cProfile).
 
-It reads jaxnet's internals (``jaxnet.training.epoch.compiled_epoch``, ``run_state.start_run``),
+It reads jaxnet's internals (``jaxnet.training.epoch.scanned_epoch``, ``run_state.start_run``),
 which may change; it is a tool for the library's engineers, not a test.
 
     python benchmarks/fit_overhead.py --network small_mlp
@@ -40,7 +40,8 @@ from peers import jaxnet_fit, plain_jax  # noqa: E402
 from peers.networks import NETWORKS, synthetic_data  # noqa: E402
 
 import jaxnet as jn  # noqa: E402
-from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed  # noqa: E402
+from jaxnet.training.epoch import Plan, batch_order, key_seed, scanned_epoch  # noqa: E402
+from jaxnet.training.hyperparams import as_arguments, hyperparameters  # noqa: E402
 from jaxnet.training.run_state import start_run  # noqa: E402
 
 
@@ -108,10 +109,17 @@ def main(argv=None) -> dict:
     objective, params, state, optimizer, (x, y) = jaxnet_fit._setup(net, data, 0)
     key = jax.random.key(1)
     opt_state = optimizer.init(params)
-    epoch = compiled_epoch(objective, optimizer, net.batch_size, None)
-    order = batch_order(key_seed(key), 0, len(jax.tree.leaves(x)[0]), net.batch_size)
-    # fit hands its epoch the run state without the early-stopping record: the same program
-    run = dataclasses.replace(start_run(params, state, opt_state, key), stopping=None)
+    structure, values = hyperparameters(objective, optimizer, None)
+    plan, values = Plan(structure, count=1, side=1), as_arguments(values)
+
+    def epoch(run, x, y, order):
+        return scanned_epoch(plan, values, run, x, y, order)
+
+    # fit hands its epoch the run states of one configuration, without the early-stopping
+    # record: the same program
+    order = batch_order(key_seed(key), 0, len(jax.tree.leaves(x)[0]), net.batch_size)[None]
+    run = jax.tree.map(lambda a: a[None], dataclasses.replace(
+        start_run(params, state, opt_state, key), stopping=None))
 
     def jaxnet_epoch():
         return epoch(run, x, y, order)

@@ -58,6 +58,7 @@ from jaxnet.training import (
     SweepResult,
     Trial,
     callbacks,
+    clear_caches,
     evaluate,
     fit,
     grid,

@@ -10,9 +10,16 @@ import optax
 import pytest
 
 import jaxnet as jn
-from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed
+from jaxnet.training.epoch import (
+    Plan,
+    batch_order,
+    begin_host_epoch,
+    key_seed,
+    runs_on_host,
+    scanned_epoch,
+)
+from jaxnet.training.hyperparams import as_arguments, hyperparameters
 from jaxnet.training.run_state import start_run
-from jaxnet.training.stepwise import runs_stepwise, stepwise_epoch
 
 
 def cnn_problem(n=96, seed=0):
@@ -28,10 +35,10 @@ def cnn_problem(n=96, seed=0):
 
 def test_a_convolutional_model_runs_stepwise_on_a_cpu_and_an_mlp_does_not():
     objective, params, state, (x, _) = cnn_problem()
-    assert runs_stepwise(objective, params, state, x) == (jax.default_backend() == "cpu")
+    assert runs_on_host(objective, params, state, x) == (jax.default_backend() == "cpu")
     mlp = jn.Sequential([jn.Flatten(), jn.Dense(3)])
     mlp_params, mlp_state = mlp.init(jax.random.key(0), jnp.zeros((1, 12)))
-    assert not runs_stepwise(jn.objective(mlp, jn.losses.softmax_cross_entropy), mlp_params,
+    assert not runs_on_host(jn.objective(mlp, jn.losses.softmax_cross_entropy), mlp_params,
                              mlp_state, x)
 
 
@@ -42,15 +49,18 @@ def test_the_stepwise_epoch_equals_the_scanned_epoch(guarded):
     key = jax.random.key(3)
     run = dataclasses.replace(start_run(params, state, optimizer.init(params), key),
                               stopping=None)
-    order = batch_order(key_seed(key), 0, x.shape[0], 16)
-    scanned = compiled_epoch(objective, optimizer, 16, None, guarded=guarded)(run, x, y, order)
-    stepped = stepwise_epoch(objective, optimizer, None, guarded=guarded)(run, x, y, order)
+    runs = jax.tree.map(lambda a: a[None], run)  # one configuration
+    orders = batch_order(key_seed(key), 0, x.shape[0], 16)[None]
+    structure, values = hyperparameters(objective, optimizer, None)
+    plan = Plan(structure, count=1, side=1, guarded=guarded)
+    scanned = scanned_epoch(plan, as_arguments(values), runs, x, y, orders)
+    stepped = begin_host_epoch(plan, as_arguments(values), runs, x, y, orders)()
     assert jax.tree.structure(scanned) == jax.tree.structure(stepped)
     scanned, stepped = ((dataclasses.replace(r, key=jax.random.key_data(r.key)), *rest)
                         for r, *rest in (scanned, stepped))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                  scanned, stepped)
-    assert int(stepped[0].epoch) == 1 and int(stepped[0].step) == 6
+    assert int(stepped[0].epoch[0]) == 1 and int(stepped[0].step[0]) == 6
 
 
 def test_a_nan_rate_stops_a_stepwise_run_with_its_starting_parameters():

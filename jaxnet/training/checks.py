@@ -9,7 +9,6 @@ nothing twice.
 
 from __future__ import annotations
 
-import collections
 import weakref
 from typing import Any
 
@@ -18,33 +17,38 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import shape_of
+from jaxnet.training import caches
+from jaxnet.training.caches import signature
 from jaxnet.training.hyperparams import split
 from jaxnet.training.objective import Objective
-from jaxnet.training.run_state import Params, State
+from jaxnet.training.run_state import Params, Settings, State
 from jaxnet.validation import finite_data, nonnegative_number, positive_int
-
-_CHECKED: collections.OrderedDict = collections.OrderedDict()
-_REMEMBER = 32
 
 
 def check_fit_args(*, epochs, batch_size, n_examples: int, patience, min_delta, epsilon,
-                   checkpoint_every) -> dict[str, Any]:
-    """The numeric arguments of ``fit``, checked and normalised to Python numbers."""
+                   checkpoint_every, restore_best=False, validation=False,
+                   evaluate_train=False) -> Settings:
+    """The arguments of ``fit`` and ``sweep`` that shape the loop, checked, as :class:`Settings`
+    of Python numbers."""
     batch_size = positive_int(batch_size, "batch_size")
     if batch_size > n_examples:
         raise ValueError(
             f"batch_size must be at most the number of training examples ({n_examples}), "
             f"got {batch_size}"
         )
-    return {
-        "epochs": positive_int(epochs, "epochs", minimum=0),
-        "batch_size": batch_size,
-        "patience": None if patience is None else positive_int(patience, "patience"),
-        "min_delta": float(nonnegative_number(min_delta, "min_delta")),
-        "epsilon": None if epsilon is None else float(
+    return Settings(
+        epochs=positive_int(epochs, "epochs", minimum=0),
+        batch_size=batch_size,
+        n_examples=n_examples,
+        patience=None if patience is None else positive_int(patience, "patience"),
+        min_delta=float(nonnegative_number(min_delta, "min_delta")),
+        epsilon=None if epsilon is None else float(
             nonnegative_number(epsilon, "epsilon", positive=True)),
-        "checkpoint_every": positive_int(checkpoint_every, "checkpoint_every"),
-    }
+        restore_best=bool(restore_best),
+        validation=bool(validation),
+        evaluate_train=bool(evaluate_train),
+        checkpoint_every=positive_int(checkpoint_every, "checkpoint_every"),
+    )
 
 
 def check_evaluation_args(objective: Objective, batch_size: Any) -> int:
@@ -77,7 +81,7 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     """
     x, y = _pair(data, what)
     key = _remembered(objective, params, state, x, y, what)
-    if key is not None and key in _CHECKED:
+    if key is not None and key in caches.CHECKED_DATA.entries:
         return x, y
     x, y = jax.tree.map(jnp.asarray, (x, y))
     shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves((x, y))]
@@ -101,9 +105,7 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     if isinstance(out, jax.ShapeDtypeStruct) and not isinstance(local_y, (tuple, list, dict)):
         _check_targets(objective, (local_y.shape[0], *out.shape[1:]), local_y, what)
     if key is not None:
-        _CHECKED[key] = (weakref.ref(data[0]), weakref.ref(data[1]))
-        while len(_CHECKED) > _REMEMBER:
-            _CHECKED.popitem(last=False)
+        caches.CHECKED_DATA.get(key, lambda: (weakref.ref(data[0]), weakref.ref(data[1])))
     return x, y
 
 
@@ -131,23 +133,16 @@ def _remembered(objective, params, state, x, y, what) -> tuple | None:
     """A key under which a check of immutable device arrays is remembered, or None."""
     if not (isinstance(x, jax.Array) and isinstance(y, jax.Array)):
         return None
-    key = (id(x), id(y), what, _signature(params), _signature(state))
+    key = (id(x), id(y), what, signature(params), signature(state))
     try:
         hash((objective, key))
     except TypeError:
         return None
     key = (objective, *key)
-    entry = _CHECKED.get(key)
+    entry = caches.CHECKED_DATA.entries.get(key)
     if entry is not None and (entry[0]() is not x or entry[1]() is not y):
-        del _CHECKED[key]  # the ids were reused by new arrays
+        del caches.CHECKED_DATA.entries[key]  # the ids were reused by new arrays
     return key
-
-
-def _signature(tree: Any) -> tuple:
-    """The structure, shapes and dtypes of ``tree`` (Python numbers by their type), hashable."""
-    leaves, structure = jax.tree.flatten(tree)
-    return structure, tuple((np.shape(leaf), getattr(leaf, "dtype", None) or type(leaf))
-                            for leaf in leaves)
 
 
 def check_params(objective: Objective, params: Params, state: State, example: Any) -> None:
@@ -203,8 +198,8 @@ def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
     checks it once.
     """
     skeleton, values = split(optimizer)
-    key = (skeleton, tuple(float(v) for v in values), _signature(params), _signature(opt_state))
-    if key in _OPT_STATES:
+    key = (skeleton, tuple(float(v) for v in values), signature(params), signature(opt_state))
+    if key in caches.OPT_STATES.entries:
         return
     expected = jax.eval_shape(optimizer.init, params)
     want = jax.tree.leaves_with_path(expected)
@@ -221,9 +216,4 @@ def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
                 f"opt_state{jax.tree_util.keystr(path)} has shape {tuple(np.shape(b))}, but "
                 f"optimizer.init(params) makes {tuple(a.shape)}: was it made for other parameters?"
             )
-    _OPT_STATES[key] = True
-    while len(_OPT_STATES) > _REMEMBER:
-        _OPT_STATES.popitem(last=False)
-
-
-_OPT_STATES: collections.OrderedDict = collections.OrderedDict()
+    caches.OPT_STATES.get(key, lambda: True)

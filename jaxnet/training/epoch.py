@@ -1,24 +1,28 @@
-"""The compiled epoch: a pure function ``(run state, data) -> (run state, per-step metrics)``.
+"""The drivers: how the steps of an epoch run, for every configuration of a group at once.
 
-Two versions of one epoch share the step and the randomness:
+An epoch is a pure function ``(runs, x, y, orders) -> (runs, metrics, info)`` over run states
+with a leading configuration axis. Drivers decide only how :func:`~jaxnet.training.step.step`
+runs, never what it does:
 
-* the *optimistic* epoch runs the steps with no per-step guard and checks once, at its end, that
-  the loss of every step and the final parameters, state and optimizer state are finite;
-* the *guarded* epoch checks every step, discards the first step that is not finite, and also
-  remembers the last parameters whose loss was measured finite.
+* the *scanned* epoch compiles one ``lax.scan`` over the epoch's batches;
+* the *host-dispatched* epoch (:func:`begin_host_epoch`) jits one step and dispatches it from the
+  host, batch after batch, without waiting for the device: XLA:CPU compiles convolutions inside
+  a loop body into slow layouts (jax-ml/jax#12868), so convolutional models on a CPU run so;
+* over the configuration axis, one configuration alone runs as it is (the axis squeezed inside
+  the program), several run side by side (``vmap``) or in turn (``lax.map``), ``side`` at a
+  time.
 
-``fit`` runs the optimistic epoch and, only when its end check fails, replays the same epoch from
-its saved start with the guarded one. Randomness is a function of the run's key, the absolute
-epoch and the step within it, so the replay sees the same batches and dropout masks, bit for bit.
-
-The batch order is drawn on the host (:func:`batch_order`) and passed to the epoch: NumPy
-shuffles 4,000 indices in 0.06 ms and 60,000 in 0.6 ms while the device is still busy with the
-previous epoch, where ``jax.random.permutation`` (two sorts of random bits) costs 1.3 ms and
-25 ms of device time on XLA:CPU, a third of a small network's epoch.
+Each driver has an *optimistic* version, unguarded, checked once at the epoch's end, and a
+*guarded* one that checks every step (see :func:`~jaxnet.training.step.step`); the monitor
+replays a failed epoch from its saved start with the guarded version. Randomness is a function
+of the run's key, the absolute epoch and the step within it, so the replay, a resumed run and a
+configuration of a sweep see the bits of the run they stand for. The batch order is drawn on the
+host (:func:`batch_order`), where NumPy shuffles while the device is busy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -26,30 +30,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxnet.training.hyperparams import IdentityCache, Program
-from jaxnet.training.objective import Objective
+from jaxnet.training import caches
+from jaxnet.training.hyperparams import Structure, build
 from jaxnet.training.placement import DataParallel
-from jaxnet.training.run_state import (
-    CONVERGED,
-    NONFINITE,
-    RUNNING,
-    RunState,
-    all_finite,
-)
-from jaxnet.training.step import update
+from jaxnet.training.run_state import RUNNING, RunState
+from jaxnet.training.step import Carry, end_epoch, start_carry, step
 
 
 def key_seed(key: jax.Array) -> tuple[int, ...]:
-    """The words of a typed key, read to the host once per run: the seed of its batch orders."""
-    return _SEEDS.get(key, lambda k: tuple(
+    """The words of a typed key, read to the host once: the seed of its batch orders."""
+    return caches.KEY_WORDS.get(key, lambda k: tuple(
         int(word) for word in np.asarray(jax.random.key_data(k)).ravel()))
-
-
-# The last keys read (keys are immutable): calling fit again with the same key reads nothing
-# from the device.
-_SEEDS = IdentityCache()
 
 
 def batch_order(seed: tuple[int, ...], epoch: int, n_examples: int,
@@ -57,9 +49,9 @@ def batch_order(seed: tuple[int, ...], epoch: int, n_examples: int,
     """The example indices of an epoch's batches, ``(n_examples // batch_size, batch_size)``.
 
     A function of the run's key (its :func:`key_seed`) and the absolute epoch only, never of how
-    many epochs this call of ``fit`` has run: an interrupted and resumed run draws what an
-    uninterrupted one draws. Drawn by NumPy's PCG64 generator, seeded by a ``SeedSequence`` of
-    the key's words and the epoch; the remainder of ``n_examples`` is left out of the epoch.
+    many epochs this call has run: an interrupted and resumed run draws what an uninterrupted one
+    draws. Drawn by NumPy's PCG64 generator, seeded by a ``SeedSequence`` of the key's words and
+    the epoch; the remainder of ``n_examples`` is left out of the epoch.
 
     Example:
         >>> order = batch_order(key_seed(jax.random.key(0)), 3, n_examples=10, batch_size=4)
@@ -77,161 +69,181 @@ def step_keys(key: jax.Array, epoch: jax.Array, n_batches: int) -> jax.Array:
     return jax.random.split(jax.random.fold_in(key, epoch), n_batches)
 
 
-def _take(data: Any, indices: jax.Array) -> Any:
+def take(data: Any, indices: jax.Array) -> Any:
     """The examples at ``indices`` (any shape) of every array in ``data``."""
     return jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
 
 
-def largest_change(new: Any, old: Any) -> jax.Array:
-    """The largest absolute change of any parameter between ``old`` and ``new``."""
-    changes = [jnp.max(jnp.abs(a - b)) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old))]
-    return functools.reduce(jnp.maximum, changes, jnp.zeros((), jnp.float32))
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a compiled epoch of a group is built from (hashable: a static argument of jit).
 
-
-def _select(ok: jax.Array, new: Any, old: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-
-
-def make_epoch(
-    objective: Objective,
-    optimizer: optax.GradientTransformation,
-    batch_size: int,
-    epsilon: float | None,
-    guarded: bool,
-    gather: str = "epoch",
-    placement: DataParallel | None = None,
-) -> Callable:
-    """The epoch as a pure function ``epoch(run, x, y, order) -> (run, metrics, info)``, where
-    ``order`` is the epoch's :func:`batch_order`.
-
-    ``gather="epoch"`` copies the epoch's shuffled examples into contiguous batches once, before
-    the scan; ``"step"`` gathers each batch inside its step, which needs no copy of the data set
-    (what a sweep of many configurations, each with its own order, wants). With a
-    ``placement``, each batch is split over the devices along its first axis.
-
-    ``metrics`` holds each metric per step, shape ``(n_batches,)``, and ``info["ran"]`` whether
-    each step was applied (after convergence or a discarded step, the rest are not).
-    ``info["finite"]`` is the end-of-epoch check. The guarded epoch also returns, in
-    ``info["good"]``, the last parameters, state and optimizer state whose loss was measured
-    finite, the number of steps they had taken within the epoch, and whether any was measured.
+    Attributes:
+        structure: the objective's, optimizer's and epsilon's structure (their numbers are
+            arguments; see :mod:`jaxnet.training.hyperparams`).
+        count: configurations in the group (padding included).
+        side: how many run side by side: None for all (``vmap``), else ``lax.map`` in batches.
+        guarded: the per-step guard.
+        placement: split each batch over a mesh (data parallelism), or None.
     """
 
-    def epoch(run: RunState, x: jax.Array, y: jax.Array, order: jax.Array):
+    structure: Structure
+    count: int
+    side: int | None
+    guarded: bool = False
+    placement: DataParallel | None = None
+
+    def guard(self) -> Plan:
+        return dataclasses.replace(self, guarded=True)
+
+
+def over_configs(fn: Callable, plan: Plan) -> Callable:
+    """``fn(values, *mapped)`` applied to each configuration along the leading axis of every
+    ``mapped`` argument (and of ``values`` when there are several configurations)."""
+    if plan.count == 1:
+        def alone(values, *mapped):
+            outputs = fn(values, *jax.tree.map(lambda a: a[0], mapped))
+            return jax.tree.map(lambda a: a[None], outputs)
+
+        return alone
+    if plan.side is None:
+        return jax.vmap(fn)
+    return lambda *args: jax.lax.map(lambda inputs: fn(*inputs), args,
+                                     batch_size=None if plan.side == 1 else plan.side)
+
+
+def _batch(plan: Plan, x: Any, y: Any, indices: jax.Array) -> Any:
+    batch = take((x, y), indices)
+    return batch if plan.placement is None else plan.placement.constrain(batch)
+
+
+def _kept_if_stopped(plan: Plan, start: RunState, new: RunState) -> RunState:
+    """A configuration that was not running keeps its state (several configurations only:
+    one alone is never dispatched once it stops)."""
+    if plan.count == 1:
+        return new
+    frozen = start.status != RUNNING
+    keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(frozen, b, a))
+    return dataclasses.replace(new, params=keep(new.params, start.params),
+                               state=keep(new.state, start.state),
+                               opt_state=keep(new.opt_state, start.opt_state),
+                               epoch=jnp.where(frozen, start.epoch, new.epoch),
+                               step=jnp.where(frozen, start.step, new.step),
+                               status=jnp.where(frozen, start.status, new.status))
+
+
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def scanned_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any, orders: jax.Array):
+    """Every configuration's epoch, each one ``lax.scan`` over its batches."""
+    def one(values, run, order):
+        objective, optimizer, epsilon = build(plan.structure, values)
+        body = functools.partial(step, objective, optimizer, epsilon, plan.guarded)
         keys = step_keys(run.key, run.epoch, order.shape[0])
-        body = functools.partial(_guarded_step if guarded else _plain_step, objective, optimizer,
-                                 epsilon)
-        if gather == "epoch":
-            batches, step = _take((x, y), order), body
-            if placement is not None:
-                batches = placement.constrain(batches, leading=1)
+        if plan.side == 1:
+            # One configuration at a time: its epoch's batches are gathered into one copy.
+            batches = take((x, y), order)
+            if plan.placement is not None:
+                batches = plan.placement.constrain(batches, leading=1)
+            scan_body = body
         else:
+            # Side by side, each batch is gathered in its step: no copy of the data per config.
             batches = order
 
-            def step(carry, inputs):
+            def scan_body(carry, inputs):
                 indices, key = inputs
-                return body(carry, (_batch(x, y, indices, placement), key))
+                return body(carry, (_batch(plan, x, y, indices), key))
 
-        carry, (metrics, ran) = jax.lax.scan(step, _start_carry(run, guarded), (batches, keys))
-        return _end_of_epoch(run, carry, metrics, ran, guarded)
+        carry, (metrics, ran) = jax.lax.scan(scan_body, start_carry(run, plan.guarded),
+                                             (batches, keys))
+        new, metrics, info = end_epoch(run, carry, metrics, ran, plan.guarded)
+        return _kept_if_stopped(plan, run, new), metrics, info
 
-    return epoch
-
-
-def _batch(x: Any, y: Any, indices: jax.Array, placement: DataParallel | None) -> Any:
-    batch = _take((x, y), indices)
-    return batch if placement is None else placement.constrain(batch)
+    return over_configs(one, plan)(values, runs, orders)
 
 
-def _start_carry(run: RunState, guarded: bool) -> dict:
-    """What the steps of an epoch carry: the model, the status and the steps taken (and for
-    the guarded epoch, the last model whose loss was measured finite)."""
-    model = (run.params, run.state, run.opt_state)
-    carry = {"model": model, "status": run.status, "taken": jnp.zeros((), jnp.int32)}
-    if guarded:
-        carry.update(good=model, good_taken=carry["taken"], measured=jnp.asarray(False))
-    return carry
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def _host_start(plan: Plan, runs: RunState, orders: jax.Array) -> tuple[Carry, jax.Array]:
+    def one(_, run, order):
+        return start_carry(run, plan.guarded), step_keys(run.key, run.epoch, order.shape[0])
+
+    return over_configs(one, plan)(None, runs, orders)
 
 
-def _end_of_epoch(run: RunState, carry: dict, metrics: Any, ran: jax.Array, guarded: bool):
-    """The epoch's ``(run, metrics, info)`` from its steps' final carry and per-step outputs."""
-    params, state, opt_state = carry["model"]
-    finite = jnp.isfinite(jnp.sum(metrics["loss"])) & all_finite(carry["model"])
-    status = carry["status"]
-    if not guarded:
-        status = jnp.where(finite, status, NONFINITE)
-    run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry["taken"],
-                   run.key, status, run.stopping)
-    info = {"ran": ran, "finite": finite}
-    if guarded:
-        info["good"] = (carry["good"], carry["good_taken"], carry["measured"])
-    return run, metrics, info
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def _host_step(plan: Plan, values: Any, carry: Carry, x: Any, y: Any, orders: jax.Array,
+               keys: jax.Array, index: jax.Array):
+    def one(values, carry, order, keys):
+        objective, optimizer, epsilon = build(plan.structure, values)
+        return step(objective, optimizer, epsilon, plan.guarded, carry,
+                    (_batch(plan, x, y, order[index]), keys[index]))
+
+    return over_configs(one, plan)(values, carry, orders, keys)
 
 
-def _plain_step(objective, optimizer, epsilon, carry, inputs):
-    batch, key = inputs
-    params, state, opt_state, metrics, _ = update(objective, optimizer, *carry["model"], batch, key)
-    new = (params, state, opt_state)
-    if epsilon is None:
-        return {**carry, "model": new, "taken": carry["taken"] + 1}, (metrics, jnp.asarray(True))
-    running = carry["status"] == RUNNING
-    converged = running & (largest_change(params, carry["model"][0]) < epsilon)
-    carry = {
-        "model": _select(running, new, carry["model"]),
-        "status": jnp.where(converged, CONVERGED, carry["status"]),
-        "taken": carry["taken"] + running.astype(jnp.int32),
-    }
-    return carry, (metrics, running)
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def _host_finish(plan: Plan, runs: RunState, carry: Carry, metrics: list, ran: list):
+    metrics = jax.tree.map(lambda *steps: jnp.stack(steps, axis=1), *metrics)
+    ran = jnp.stack(ran, axis=1)
+
+    def one(_, run, carry, metrics, ran):
+        new, metrics, info = end_epoch(run, carry, metrics, ran, plan.guarded)
+        return _kept_if_stopped(plan, run, new), metrics, info
+
+    return over_configs(one, plan)(None, runs, carry, metrics, ran)
 
 
-def _guarded_step(objective, optimizer, epsilon, carry, inputs):
-    batch, key = inputs
-    current = carry["model"]
-    params, state, opt_state, metrics, grads = update(objective, optimizer, *current, batch, key)
-    new = (params, state, opt_state)
-    running = carry["status"] == RUNNING
-    measured = running & jnp.isfinite(metrics["loss"])
-    step_ok = measured & all_finite(grads) & all_finite(new)
-    applied = running & step_ok
-    status = jnp.where(running & ~step_ok, NONFINITE, carry["status"])
-    if epsilon is not None:
-        converged = applied & (largest_change(params, current[0]) < epsilon)
-        status = jnp.where(converged, CONVERGED, status)
-    carry = {
-        "model": _select(applied, new, current),
-        "status": status,
-        "taken": carry["taken"] + applied.astype(jnp.int32),
-        "good": _select(measured, current, carry["good"]),
-        "good_taken": jnp.where(measured, carry["taken"], carry["good_taken"]),
-        "measured": carry["measured"] | measured,
-    }
-    return carry, (metrics, applied)
+def begin_host_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any,
+                     orders: Any) -> Callable[[], tuple]:
+    """Dispatches the first step of :func:`scanned_epoch`'s epoch, run one jitted step at a
+    time from the host, and returns the function that dispatches the rest and gives the
+    outputs. The monitor reads the previous epoch in between, while the device already has
+    this one's first step, so each epoch's recorded time stays its own (XLA:CPU runs small
+    programs as they are dispatched)."""
+    carry, keys = _host_start(plan, runs, orders)
+    metrics, ran = [], []
+
+    def dispatch(indices):
+        nonlocal carry
+        for index in indices:
+            carry, (step_metrics, step_ran) = _host_step(plan, values, carry, x, y, orders, keys,
+                                                         np.int32(index))
+            metrics.append(step_metrics)
+            ran.append(step_ran)
+
+    dispatch(range(1))
+
+    def complete():
+        dispatch(range(1, orders.shape[1]))
+        return _host_finish(plan, runs, carry, metrics, ran)
+
+    return complete
 
 
-def _build_epoch(guarded: bool) -> Callable:
-    def build(objective, optimizer, batch_size, epsilon, placement):
-        return make_epoch(objective, optimizer, batch_size, epsilon, guarded,
-                          placement=placement)
+def run_epoch(plan: Plan, host: bool, values: Any, runs: RunState, x: Any, y: Any,
+              orders: Any) -> Callable[[], tuple]:
+    """Dispatches an epoch with the chosen driver; returns the function that gives its outputs
+    (a scanned epoch is already wholly dispatched)."""
+    if host:
+        return begin_host_epoch(plan, values, runs, x, y, orders)
+    outputs = scanned_epoch(plan, values, runs, x, y, orders)
+    return lambda: outputs
 
-    return build
+
+def runs_on_host(objective: Any, params: Any, state: Any, x: Any) -> bool:
+    """Whether this model's steps are dispatched from the host: on a CPU, when the model
+    convolves (decided from its traced computation, once per model structure)."""
+    if jax.default_backend() != "cpu":
+        return False
+    example = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), x)
+    key = (objective.model, caches.signature((params, state, example)))
+    return caches.CONVOLVES.get(key, lambda: _convolves(objective, params, state, example))
 
 
-_PROGRAMS = {guarded: Program(_build_epoch(guarded)) for guarded in (False, True)}
-
-
-def compiled_epoch(
-    objective: Objective,
-    optimizer: optax.GradientTransformation,
-    batch_size: int,
-    epsilon: float | None,
-    guarded: bool = False,
-    placement: DataParallel | None = None,
-) -> Callable:
-    """The jitted epoch ``epoch(run, x, y, order)``, compiled once per *structure* of the
-    objective and optimizer, batch size and data shapes.
-
-    The numbers inside the objective and the optimizer (learning rates, penalty strengths,
-    dropout rates, Adam's betas) and epsilon are arguments of the compiled program, not
-    constants in it: ``optax.adam(1e-3)`` and ``optax.adam(1e-2)``, or a new but equal objective,
-    reuse one compilation (see :mod:`jaxnet.training.hyperparams`).
-    """
-    return _PROGRAMS[guarded].bind(objective, optimizer, batch_size, epsilon, placement)
+def _convolves(objective, params, state, example) -> bool:
+    jaxpr = jax.make_jaxpr(lambda p, s, xs: objective.model.apply(p, s, xs)[0])(
+        params, state, example)
+    return "conv_general_dilated" in str(jaxpr)

@@ -11,11 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxnet.training import caches
 from jaxnet.training.checks import check_data, check_evaluation_args, examples_in
-from jaxnet.training.hyperparams import Program
+from jaxnet.training.epoch import Plan, over_configs
+from jaxnet.training.hyperparams import as_arguments, build, hyperparameters
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import DataParallel, data_parallel
-from jaxnet.training.run_state import Batch, Metrics, Params, State
+from jaxnet.training.run_state import Batch, Metrics, Params, RunState, State
 
 EVAL_BATCH = 1000
 
@@ -138,14 +140,32 @@ def evaluate(
 
 def evaluate_arrays(objective: Objective, params: Params, state: State, data: EvaluationData,
                     placement: DataParallel | None = None) -> Metrics:
-    """`evaluate` on prepared data, without waiting for the result (``fit`` dispatches it and
-    reads it later)."""
-    program = _PROGRAM.bind(objective, data.chunk, placement)
-    return program(params, state, data.x, data.y, np.int32(data.n))
+    """`evaluate` on prepared data, without waiting for the result."""
+    structure, values = hyperparameters(objective)
+    return _evaluation(structure, data.chunk, placement, as_arguments(values), params, state,
+                       data.x, data.y, np.int32(data.n))
 
 
 # Compiled once per structure of the objective and bucket of the data: penalty strengths and
-# other numbers in the objective, and the number of real examples, are arguments (see
-# jaxnet.training.hyperparams).
-_PROGRAM = Program(lambda objective, chunk, placement: functools.partial(
-    _evaluate, objective, chunk, placement=placement))
+# other numbers in the objective, and the number of real examples, are arguments.
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _evaluation(structure, chunk, placement, values, params, state, x, y, n):
+    (objective,) = build(structure, values)
+    return _evaluate(objective, chunk, params, state, x, y, n, placement)
+
+
+def evaluate_group(plan: Plan, values: Any, runs: RunState, data: EvaluationData) -> Metrics:
+    """Every configuration's evaluation (leading configuration axis), dispatched."""
+    return _group_evaluation(plan, data.chunk, values, runs.params, runs.state, data.x, data.y,
+                             np.int32(data.n))
+
+
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _group_evaluation(plan, chunk, values, params, state, x, y, n):
+    def one(values, params, state):
+        objective = build(plan.structure[:1], values[:1])[0]
+        return _evaluate(objective, chunk, params, state, x, y, n, plan.placement)
+
+    return over_configs(one, plan)(values, params, state)

@@ -1,19 +1,8 @@
-"""``fit``: the host loop that dispatches compiled epochs, records history, stops and checkpoints.
-
-The loop dispatches epoch ``e + 1`` before it reads epoch ``e``'s results, so the device never
-waits for the host between epochs (of a stepwise epoch, see :mod:`jaxnet.training.stepwise`,
-the first step is dispatched before the previous epoch is read, the rest after). Reading an
-epoch's results runs, in order: the non-finite check (a failed epoch is replayed from its saved
-start under the per-step guard), the history, early stopping, the progress bar and the
-checkpoint. A stop decided at epoch ``e`` discards the already
-dispatched epoch ``e + 1``.
-"""
+"""``fit``: one configuration trained by the engine (:mod:`jaxnet.training.monitor`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,29 +15,11 @@ from jax.sharding import Mesh
 
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
-from jaxnet.training.epoch import batch_order, compiled_epoch, key_seed
-from jaxnet.training.evaluate import evaluate_arrays, evaluation_data
-from jaxnet.training.objective import Objective, epoch_record, objective_with
+from jaxnet.training.group import Trial, unstack
+from jaxnet.training.monitor import train
+from jaxnet.training.objective import Objective, objective_with
 from jaxnet.training.placement import data_parallel
-from jaxnet.training.progress import Progress
-from jaxnet.training.resume import CheckpointWriter, resume
-from jaxnet.training.run_state import (
-    CONVERGED,
-    NONFINITE,
-    Batch,
-    Params,
-    RunState,
-    State,
-    Stopping,
-    improves,
-    start_run,
-)
-from jaxnet.training.step import init_optimizer
-from jaxnet.training.stepwise import runs_stepwise, stepwise_epoch
-
-
-class NonFiniteError(FloatingPointError):
-    """Training found no parameters with a finite loss to return."""
+from jaxnet.training.run_state import Batch, Params, RunState, State
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +38,10 @@ class FitResult:
             less than epsilon), ``"nonfinite"`` (a loss, gradient or update was NaN or infinite)
             or ``"callback"`` (a callback returned True).
         steps: the number of optimizer steps behind ``params``.
-        run: the whole run state (what a checkpoint holds), to continue from.
+        best_epoch: with ``restore_best=True``, the epoch (counted from 1) whose parameters
+            were restored; None otherwise.
+        run: the whole run state, to continue from (a checkpoint holds it with a leading
+            configuration axis of one).
     """
 
     params: Params
@@ -77,6 +51,7 @@ class FitResult:
     stop_reason: str
     steps: int
     run: RunState
+    best_epoch: int | None = None
 
 
 def fit(
@@ -104,7 +79,10 @@ def fit(
     compute_dtype: str | None = None,
     verbose: bool = True,
 ) -> FitResult:
-    """Trains for up to ``epochs`` epochs, each one compiled ``lax.scan`` over shuffled batches.
+    """Trains for up to ``epochs`` epochs: each a compiled ``lax.scan`` over shuffled batches
+    (on a CPU, a convolutional model's steps are jitted one by one, dispatched from the host).
+
+    ``fit`` is a sweep of one configuration: it trains through the engine ``jn.sweep`` uses.
 
     Args:
         objective: from ``jn.objective(model, loss, penalty, metrics)``.
@@ -160,39 +138,48 @@ def fit(
     if compute_dtype is not None:
         objective = objective_with(objective, compute_dtype=compute_dtype)
     x, y = check_data(objective, params, state, train_data, "train_data")
-    settings = check_fit_args(
-        epochs=epochs, batch_size=batch_size, n_examples=examples_in(x), patience=patience,
-        min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
-    )
     validation = None
     if validation_data is not None:
         validation = check_data(objective, params, state, validation_data, "validation_data")
-    if opt_state is None:
-        opt_state = init_optimizer(optimizer, params)
-    else:
+    settings = check_fit_args(
+        epochs=epochs, batch_size=batch_size, n_examples=examples_in(x), patience=patience,
+        min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
+        restore_best=restore_best, validation=validation is not None,
+        evaluate_train=evaluate_train)
+    if opt_state is not None:
         check_opt_state(optimizer, params, opt_state)
-    run = start_run(params, state, opt_state, _typed_key(key), keep_best=restore_best)
-    settings.update(restore_best=bool(restore_best), n_examples=examples_in(x),
-                    validation=validation is not None)
+    callbacks = check_callbacks(callbacks)
+    trial = Trial(objective, optimizer, params, state, typed_key(key))
+    outcome = train([trial], x, y, validation, settings, epsilon=settings.epsilon,
+                    placement=data_parallel(mesh, mesh_axis),
+                    opt_states=None if opt_state is None else [opt_state],
+                    checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+    (run,) = unstack(outcome.runs, 1)
+    history, reason = outcome.histories[0], outcome.reasons[0]
+    params, state, best_epoch = final_params(run)
+    return FitResult(params, state, run.opt_state, history, reason, int(run.step), run,
+                     best_epoch)
+
+
+def final_params(run: RunState) -> tuple[Params, State, int | None]:
+    """A configuration's parameters and state to return: with ``restore_best``, those of the
+    best epoch (and its number), when one was measured."""
+    best = run.stopping
+    if best.best_params is None or not np.isfinite(float(best.best)):
+        return run.params, run.state, None
+    return best.best_params, best.best_state, int(best.best_epoch)
+
+
+def check_callbacks(callbacks: Sequence[Callback]) -> tuple[Callback, ...]:
     callbacks = tuple(callbacks)
     for callback in callbacks:
         if not callable(callback):
             raise TypeError(f"callbacks must be functions (epoch, history, run) -> bool | None, "
                             f"got {callback!r}")
-    placement = data_parallel(mesh, mesh_axis)
-    if placement is not None:
-        x, y, run = placement.put((x, y, run))
-    if validation is not None:
-        validation = evaluation_data(*validation, placement=placement)
-    loop = _Loop(objective, optimizer, x, y, validation, settings, verbose, placement,
-                 callbacks, bool(evaluate_train), runs_stepwise(objective, params, state, x))
-    if checkpoint_dir is not None:
-        loop.writer = CheckpointWriter(checkpoint_dir, settings)
-        run, loop.history = resume(loop.writer, run, settings)
-    return loop.run(run)
+    return callbacks
 
 
-def _typed_key(key: Any) -> jax.Array:
+def typed_key(key: Any) -> jax.Array:
     """A typed key from ``jax.random.key``; a raw ``PRNGKey`` (uint32 ``(2,)``) is wrapped."""
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
@@ -201,203 +188,3 @@ def _typed_key(key: Any) -> jax.Array:
     if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
         return jax.random.wrap_key_data(key)
     raise TypeError(f"key must be a JAX key such as jax.random.key(0), got {key!r}")
-
-
-class _Loop:
-    """The state of one ``fit`` call on the host: history, progress bar, pending epoch."""
-
-    def __init__(self, objective, optimizer, x, y, validation, settings, verbose, placement,
-                 callbacks: tuple[Callback, ...], evaluate_train: bool, stepwise: bool):
-        self.objective, self.optimizer = objective, optimizer
-        self.x, self.y, self.validation = x, y, validation
-        self.train_set = evaluation_data(x, y, placement=placement) if evaluate_train else None
-        self.settings, self.placement = settings, placement
-        self.stepwise = stepwise
-        self.epoch = self._epoch_program(guarded=False)
-        self.history: dict[str, list[float]] = {}
-        self.writer: CheckpointWriter | None = None
-        self.verbose = verbose
-        self.monitor = "val_loss" if validation is not None else "loss"
-        self.previous_start: RunState | None = None
-        self.stopping: Stopping | None = None
-        self.callbacks = callbacks
-
-    def run(self, run: RunState) -> FitResult:
-        total = self.settings["epochs"]
-        reason = _terminal_reason(run, total)
-        self.stopping = run.stopping
-        self.seed = key_seed(run.key)
-        done = int(run.epoch)  # epochs completed, counted on the host
-        bar = Progress(total, min(done, total), enabled=self.verbose)
-        pending, clock = None, time.perf_counter()
-        while reason is None:
-            number = done + (pending is not None)  # the epoch to dispatch
-            dispatched = None
-            if number < total:
-                start = run if pending is None else pending[1][0]
-                dispatched = (start, self._dispatch(start, number))
-            if pending is not None:
-                run, reason, clock = self._finish(*pending, epoch=done, since=clock)
-                done += 1
-                bar.update({name: values[-1] for name, values in self.history.items()})
-                if reason is None and done >= total:
-                    reason = "epochs"
-            elif dispatched is None:
-                reason = "epochs"
-            if reason is None and dispatched is not None:
-                start, complete = dispatched
-                pending = (start, *complete())
-        bar.close()
-        if self.writer is not None:
-            self.writer.save(run, self.history, reason, final=True)
-        return self._result(run, reason)
-
-    def _epoch_program(self, guarded: bool) -> Any:
-        """The compiled epoch: one ``lax.scan``, or its steps one by one for a convolutional
-        model on a CPU (see :mod:`jaxnet.training.stepwise`)."""
-        if self.stepwise:
-            return stepwise_epoch(self.objective, self.optimizer, self.settings["epsilon"],
-                                  guarded=guarded, placement=self.placement)
-        return compiled_epoch(self.objective, self.optimizer, self.settings["batch_size"],
-                              self.settings["epsilon"], guarded=guarded,
-                              placement=self.placement)
-
-    def _order(self, epoch: int) -> Any:
-        order = batch_order(self.seed, epoch, self.settings["n_examples"],
-                            self.settings["batch_size"])
-        return self._place(order)
-
-    def _dispatch(self, start: RunState, epoch: int) -> Any:
-        """Dispatches epoch number ``epoch`` (counted from 0) from ``start``; returns a function
-        that gives its outputs and dispatched evaluations. A scanned epoch is dispatched whole
-        here; a stepwise one its first step, the rest when the function is called (after the
-        previous epoch is read, so that epoch's recorded time is its own: XLA:CPU runs small
-        programs as they are dispatched). Nothing here waits for the device."""
-        start, order = dataclasses.replace(start, stopping=None), self._order(epoch)
-        if self.stepwise:
-            complete = self.epoch.begin(start, self.x, self.y, order)
-            return lambda: self._with_evaluations(complete())
-        outputs = self._with_evaluations(self.epoch(start, self.x, self.y, order))
-        return lambda: outputs
-
-    def _with_evaluations(self, outputs: tuple) -> tuple:
-        return outputs, self._evaluations(outputs[0])
-
-    def _evaluations(self, run: RunState) -> dict[str, Any]:
-        """The evaluations after an epoch, dispatched: validation set, and training set if asked."""
-        sets = {"val": self.validation, "train": self.train_set}
-        return {prefix: evaluate_arrays(self.objective, run.params, run.state, data,
-                                        self.placement)
-                for prefix, data in sets.items() if data is not None}
-
-    def _finish(self, start: RunState, outputs, evaluations, *, epoch: int, since: float):
-        """Reads dispatched epoch number ``epoch``: guard, history, stopping, callbacks,
-        checkpoint. Its time runs from ``since`` (the previous epoch's end) to when its results
-        are ready."""
-        run, metrics, info = outputs
-        reason = None
-        host = jax.device_get({"finite": info["finite"], "ran": info["ran"], "metrics": metrics,
-                               "status": run.status, "evaluations": evaluations})
-        done = time.perf_counter()
-        if not host["finite"]:
-            run, metrics, ran = self._recover(start, epoch)
-            reason = "nonfinite"
-            host["evaluations"] = jax.device_get(self._evaluations(run))
-        else:
-            metrics, ran = host["metrics"], host["ran"]
-            if int(host["status"]) == CONVERGED:
-                reason = "converged"
-        record = epoch_record(self.objective, metrics, ran)
-        for prefix, values in host["evaluations"].items():
-            record.update((f"{prefix}_{name}", self.objective.value(name, v))
-                          for name, v in values.items())
-        record["time"] = done - since
-        for name, value in record.items():
-            self.history.setdefault(name, []).append(value)
-        self.stopping, patience_over = self._track(self.stopping, run, record)
-        run = dataclasses.replace(run, stopping=self.stopping)
-        if reason is None and patience_over:
-            reason = "patience"
-        stop_asked = [bool(callback(epoch + 1, self.history, run))
-                      for callback in self.callbacks]
-        if reason is None and any(stop_asked):
-            reason = "callback"
-        if self.writer is not None:
-            self.writer.save(run, self.history, reason)
-        self.previous_start = start
-        return run, reason, done
-
-    def _track(self, stopping: Stopping, run: RunState, record: dict) -> tuple[Stopping, bool]:
-        """Early stopping's record after an epoch, kept on the host as NumPy scalars (placed
-        on the mesh when there is one)."""
-        value = record.get(self.monitor, np.nan)
-        if improves(value, stopping.best, self.settings["min_delta"]):
-            best, waited = self._place((np.asarray(value, np.float32), np.asarray(0, np.int32)))
-            stopping = Stopping(
-                best=best, waited=waited,
-                best_params=run.params if stopping.best_params is not None else None,
-                best_state=run.state if stopping.best_state is not None else None,
-            )
-        else:
-            waited = self._place(np.asarray(int(stopping.waited) + 1, np.int32))
-            stopping = dataclasses.replace(stopping, waited=waited)
-        patience = self.settings["patience"]
-        return stopping, patience is not None and int(stopping.waited) >= patience
-
-    def _recover(self, start: RunState, epoch: int):
-        """Replays failed epoch number ``epoch`` under the per-step guard; returns the run state
-        to keep (the last parameters whose loss was measured finite), the epoch's metrics and
-        applied steps."""
-        guarded = self._epoch_program(guarded=True)
-        end, metrics, info = guarded(dataclasses.replace(start, stopping=None), self.x, self.y,
-                                     self._order(epoch))
-        (model, taken, measured), base = info["good"], start
-        if not bool(measured):
-            # The epoch's first loss was already not finite: its start parameters came from the
-            # previous epoch's last update, so go back to the parameters before that update.
-            if self.previous_start is None:
-                raise NonFiniteError(
-                    "the loss is not finite at the parameters this call of fit started from "
-                    f"(epoch {epoch + 1}, first step): check the model's outputs "
-                    "on the training data, e.g. a log or division that meets zero"
-                )
-            base = self.previous_start
-            _, _, before = guarded(dataclasses.replace(base, stopping=None), self.x, self.y,
-                                   self._order(epoch - 1))
-            model, taken, _ = before["good"]
-        params, state, opt_state = model
-        step = int(base.step) + int(taken)
-        warnings.warn(
-            f"training stopped in epoch {epoch + 1}: a loss, gradient or updated "
-            f"parameter became NaN or infinite; returning the parameters after step {step}, the "
-            "last whose loss was finite (the data were checked: a smaller learning rate, "
-            "gradient clipping or a look at the model's numerics usually help)",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-        step, status = self._place((jnp.asarray(step, jnp.int32),
-                                    jnp.asarray(NONFINITE, jnp.int32)))
-        run = RunState(params, state, opt_state, start.epoch + 1, step, start.key, status, None)
-        return run, metrics, info["ran"]
-
-    def _place(self, tree: Any) -> Any:
-        """Arrays made on the host, placed like the run state (replicated over the mesh)."""
-        return tree if self.placement is None else self.placement.put(tree)
-
-    def _result(self, run: RunState, reason: str) -> FitResult:
-        params, state = run.params, run.state
-        if run.stopping.best_params is not None and np.isfinite(float(run.stopping.best)):
-            params, state = run.stopping.best_params, run.stopping.best_state
-        return FitResult(params, state, run.opt_state, self.history, reason, int(run.step), run)
-
-
-def _terminal_reason(run: RunState, epochs: int) -> str | None:
-    """Why a (restored) run state needs no more epochs, or None."""
-    status = int(run.status)
-    if status == NONFINITE:
-        return "nonfinite"
-    if status == CONVERGED:
-        return "converged"
-    if int(run.epoch) >= epochs:
-        return "epochs"
-    return None

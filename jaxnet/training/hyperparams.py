@@ -24,11 +24,12 @@ import dataclasses
 import functools
 import numbers
 import types
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
+
+from jaxnet.training import caches
 
 
 class _Slot(int):
@@ -94,10 +95,10 @@ def split(obj: Any) -> tuple[Skeleton, list[float]]:
         >>> a == b, -1e-3 in values_a, -1e-2 in values_b  # optax scales by -rate
         (True, True, True)
     """
-    skeleton, values, read = _SPLITS.get(obj, _split_object)
+    skeleton, values, read = caches.SPLITS.get(obj, _split_object)
     if any(_globals_read(fn) != snapshot for fn, snapshot in read):
         skeleton, values, read = _split_object(obj)  # a global it reads has changed since
-        _SPLITS.entries[id(obj)] = (obj, (skeleton, values, read))
+        caches.SPLITS.put(obj, (skeleton, values, read))
     return skeleton, list(values)
 
 
@@ -144,32 +145,6 @@ def _names_read(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _names_read(const)
     return names
-
-
-class IdentityCache:
-    """What was last computed for each of ``size`` objects, found by identity (the object is
-    kept, so its id is not reused). For objects that do not change: objectives, layers, optax
-    transformations, JAX arrays."""
-
-    def __init__(self, size: int = 64):
-        self.size = size
-        self.entries: dict[int, tuple[Any, Any]] = {}
-
-    def get(self, obj: Any, compute: Callable[[Any], Any]) -> Any:
-        """``compute(obj)``, or what it gave the last time for this very object."""
-        entry = self.entries.get(id(obj))
-        if entry is not None and entry[0] is obj:
-            return entry[1]
-        value = compute(obj)
-        self.entries[id(obj)] = (obj, value)
-        while len(self.entries) > self.size:
-            self.entries.pop(next(iter(self.entries)))
-        return value
-
-
-# The last objects split: ``fit`` called again with the same objective and optimizer walks
-# nothing, and gets the same skeleton objects, which jit's cache then compares by identity.
-_SPLITS = IdentityCache()
 
 
 def merge(skeleton: Skeleton, values: Any) -> Any:
@@ -306,56 +281,31 @@ def _merge_items(items: Any, values: Any) -> dict | None:
     return None if items is None else {key: _merge(item, values) for key, item in items}
 
 
-class Program:
-    """A function built from objects, compiled once per skeleton of those objects.
-
-    ``Program(build).bind(*objects)`` returns ``f(*args) = build(*objects)(*args)``, compiled
-    inside one ``jax.jit`` keyed by the objects' skeletons, with their floats as arguments: other
-    values of the same structure reuse the compiled program. When tracing fails because the code
-    uses one of the floats in Python (``if rate == 0:``), that skeleton is remembered and its
-    objects are compiled with their floats as constants instead, once per set of values.
-    """
-
-    def __init__(self, build: Callable[..., Callable], **jit_options: Any):
-        self.build = build
-        self.jit_options = jit_options
-        self._traced = jax.jit(self._run, static_argnums=(0,), **jit_options)
-        self._untraceable: set = set()
-        self._constant: dict = {}
-
-    def _run(self, skeletons, values, *args):
-        objects = [merge(skeleton, part) for skeleton, part in zip(skeletons, values)]
-        return self.build(*objects)(*args)
-
-    def bind(self, *objects: Any) -> Callable:
-        """The program for these objects, as a function of the remaining arguments."""
-        pieces = [split(obj) for obj in objects]
-        skeletons = tuple(skeleton for skeleton, _ in pieces)
-        values = tuple(_as_arguments(part) for _, part in pieces)
-        traced = functools.partial(self._traced, skeletons, values)
-
-        def call(*args):
-            if skeletons not in self._untraceable:
-                try:
-                    return traced(*args)
-                except jax.errors.JAXTypeError:
-                    self._untraceable.add(skeletons)
-            return self._constant_program(skeletons, values, objects)(*args)
-
-        return call
-
-    def _constant_program(self, skeletons, values, objects) -> Callable:
-        key = (skeletons, tuple(_value_key(v) for part in values for v in part))
-        if key not in self._constant:
-            self._constant[key] = jax.jit(self.build(*objects), **self.jit_options)
-        return self._constant[key]
+Structure = tuple  # the skeletons of the objects a program is built from
 
 
-def _as_arguments(values: list) -> tuple:
-    """Floats as ``jit`` arguments: Python floats stay weakly typed, like the constants they
-    replace, so they never promote a float16 or bfloat16 computation to float32."""
-    return tuple(float(v) if isinstance(v, (float, np.floating)) else v for v in values)
+def hyperparameters(*objects: Any) -> tuple[Structure, tuple[tuple[float, ...], ...]]:
+    """The structure of ``objects`` (hashable: a static argument of ``jax.jit``) and their
+    numbers, one tuple per object."""
+    pieces = [split(obj) for obj in objects]
+    return tuple(skeleton for skeleton, _ in pieces), tuple(tuple(v) for _, v in pieces)
 
 
-def _value_key(value: Any) -> Any:
-    return (float(value), str(np.asarray(value).dtype))
+def build(structure: Structure, values: Any) -> tuple:
+    """The objects of ``structure`` with ``values`` (floats, or traced arrays) in their slots."""
+    return tuple(merge(skeleton, part) for skeleton, part in zip(structure, values))
+
+
+def as_arguments(values: Any) -> tuple:
+    """One configuration's numbers as ``jit`` arguments: Python floats stay weakly typed, like
+    the constants they replace, so they never promote a float16 or bfloat16 computation."""
+    return tuple(tuple(float(v) if isinstance(v, (float, np.floating)) else v for v in part)
+                 for part in values)
+
+
+def stacked(configurations: list) -> tuple:
+    """The numbers of several configurations of one structure, each slot stacked along a
+    leading configuration axis (float32 arrays on the host)."""
+    return tuple(tuple(np.array([config[part][k] for config in configurations], np.float32)
+                       for k in range(len(configurations[0][part])))
+                 for part in range(len(configurations[0])))

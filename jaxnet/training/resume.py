@@ -1,10 +1,11 @@
-"""Checkpoints of a ``fit`` run: saving the run state at epoch boundaries, and resuming from it.
+"""Checkpoints of a run: saving the run states at epoch boundaries, and resuming from them.
 
-A checkpoint holds the run state (:class:`~jaxnet.training.run_state.RunState`) and, as metadata,
-the history and the settings that must not change within a run (batch size, number of examples,
-epsilon...). Resuming checks those settings and the key, restores the latest checkpoint and goes
-on; since every random draw is a function of the run's key and the absolute epoch, the resumed
-run ends with the parameters of an uninterrupted one, bit for bit.
+A checkpoint holds a group's run states (:class:`~jaxnet.training.run_state.RunState`, with the
+leading configuration axis) and, as metadata, each configuration's history and stop reason and
+the settings that must not change within a run (batch size, number of examples, epsilon...).
+Resuming checks those settings and the keys, restores the latest checkpoint and goes on; since
+every random draw is a function of the run's key and the absolute epoch, the resumed run ends
+with the parameters of an uninterrupted one, bit for bit.
 """
 
 from __future__ import annotations
@@ -15,57 +16,71 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxnet.training.run_state import RunState
-
-# Settings that define a run; a resumed call must repeat them.
-_RUN_SETTINGS = ("batch_size", "n_examples", "epsilon", "restore_best", "validation", "min_delta")
+from jaxnet.training.run_state import RunState, Settings
 
 
 class CheckpointWriter:
-    """Saves a run's state every ``settings["checkpoint_every"]`` epochs into a folder."""
+    """Saves a group's run states every ``settings.checkpoint_every`` epochs into a folder."""
 
-    def __init__(self, directory: str | Path, settings: dict[str, Any], keep: int = 3):
+    def __init__(self, directory: str | Path, settings: Settings, configs: list | None = None,
+                 keep: int = 3):
         from jaxnet.checkpoint import Manager
 
         self.directory = Path(directory)
         self.manager = Manager(self.directory, max_to_keep=keep)
-        self.settings = {name: settings[name] for name in _RUN_SETTINGS}
-        self.every = settings["checkpoint_every"]
+        self.settings = settings.defining()
+        self.configs = configs
+        self.every = settings.checkpoint_every
         self.last_saved: int | None = None
 
-    def save(self, run: RunState, history: dict, reason: str | None, *, final: bool = False):
-        """Saves ``run`` when its epoch is due (or ``final`` / a stop), once per epoch."""
-        epoch = int(run.epoch)
-        due = final or reason is not None or epoch % self.every == 0
+    def save(self, runs: RunState, histories: list, reasons: list, epoch: int, *,
+             final: bool = False, stopped: bool = False) -> None:
+        """Saves ``runs`` after epoch ``epoch`` when it is due (or ``final``, or when a
+        configuration ``stopped`` in it), once per epoch."""
+        due = final or stopped or epoch % self.every == 0
         if not due or epoch == self.last_saved:
             return
-        metadata = {"settings": self.settings, "history": history, "stop_reason": reason}
-        self.manager.save(epoch, run, metadata=metadata)
+        metadata = {"settings": self.settings, "histories": histories, "stop_reasons": reasons}
+        if self.configs is not None:
+            metadata["configs"] = self.configs
+        self.manager.save(epoch, runs, metadata=metadata)
         self.last_saved = epoch
 
 
-def resume(writer: CheckpointWriter, run: RunState,
-           settings: dict[str, Any]) -> tuple[RunState, dict[str, list[float]]]:
-    """The latest checkpoint's run state and history, or ``run`` and an empty history when the
-    folder holds none. Raises a ValueError when the checkpoint belongs to another run."""
+def resume(writer: CheckpointWriter, runs: RunState) -> tuple[RunState, list, list] | None:
+    """The latest checkpoint's run states, histories and stop reasons, or None when the folder
+    holds none. Raises a ValueError when the checkpoint belongs to another run."""
     epoch = writer.manager.latest_step()
     if epoch is None:
-        return run, {}
+        return None
     metadata = writer.manager.metadata(epoch)
     saved = metadata.get("settings", {})
-    for name in _RUN_SETTINGS:
-        if saved.get(name) != settings[name]:
+    for name, value in writer.settings.items():
+        if saved.get(name) != value:
             raise ValueError(
                 f"checkpoint_dir {writer.directory} holds a run with {name}={saved.get(name)!r}, "
-                f"but this call has {name}={settings[name]!r}: resume with the arguments the run "
+                f"but this call has {name}={value!r}: resume with the arguments the run "
                 "started with, or give another checkpoint_dir"
             )
-    restored = writer.manager.restore(epoch, run)
-    if not np.array_equal(jax.random.key_data(restored.key), jax.random.key_data(run.key)):
+    if writer.configs is not None and metadata.get("configs") != _json(writer.configs):
+        raise ValueError(
+            f"checkpoint_dir {writer.directory} holds a sweep of other configurations "
+            f"({metadata.get('configs')!r}): resume with the configurations it started with, or "
+            "give another checkpoint_dir")
+    restored = writer.manager.restore(epoch, runs)
+    if not np.array_equal(jax.random.key_data(restored.key), jax.random.key_data(runs.key)):
         raise ValueError(
             f"checkpoint_dir {writer.directory} holds a run started with another key: resume "
             "with the key the run started with, or give another checkpoint_dir"
         )
     writer.last_saved = epoch
-    history = {name: list(values) for name, values in metadata.get("history", {}).items()}
-    return restored, history
+    histories = [{name: list(values) for name, values in history.items()}
+                 for history in metadata.get("histories", [])]
+    return restored, histories, list(metadata.get("stop_reasons", []))
+
+
+def _json(value: Any) -> Any:
+    """``value`` as it reads back from JSON metadata (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value))

@@ -1,17 +1,19 @@
-"""The names every part of training shares: the run's state, status codes, batches and metrics.
+"""The names every part of training shares: the run's state, its settings, status codes, batches.
 
-This is the lowest module of :mod:`jaxnet.training`; the objective, the compiled epoch, ``fit``'s
-host loop, evaluation and checkpoints all import from here and from nothing above them.
+This is the lowest module of :mod:`jaxnet.training`; every other file of the engine imports from
+here and from nothing above it.
 
-A training run's state is one pytree, :class:`RunState`: everything needed to continue the run
-exactly. A checkpoint saves exactly this pytree, and resuming loads it and goes on.
+The engine trains *configurations*: ``fit`` trains one, ``sweep`` many. Its state is one pytree,
+:class:`RunState`, whose every leaf has a leading configuration axis: everything needed to
+continue each configuration's run exactly. A checkpoint saves exactly this pytree, and resuming
+loads it and goes on. ``FitResult.run`` is the one configuration of a ``fit``, without the axis.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +24,8 @@ State = dict[str, Any]
 Batch = tuple[Any, Any]
 Metrics = dict[str, jax.Array]
 
-# Status codes, carried through the compiled epoch as an int32 scalar. STOPPED is set by the host
-# (patience in a sweep): the device then leaves that configuration unchanged.
+# Status codes, carried through the compiled epoch as int32. STOPPED is set by the host
+# (patience, a callback): the device then leaves that configuration unchanged.
 RUNNING, CONVERGED, NONFINITE, STOPPED = 0, 1, 2, 3
 
 
@@ -35,12 +37,14 @@ class Stopping:
     Attributes:
         best: the best monitored value so far (``inf`` before the first epoch), float32.
         waited: epochs since the monitored value last improved, int32.
+        best_epoch: the epoch (counted from 1) of the best value, 0 before the first, int32.
         best_params, best_state: the parameters and state of the best epoch, kept only when
-            ``fit(..., restore_best=True)``; ``None`` otherwise.
+            ``restore_best=True``; ``None`` otherwise.
     """
 
     best: jax.Array
     waited: jax.Array
+    best_epoch: jax.Array
     best_params: Params | None = None
     best_state: State | None = None
 
@@ -53,12 +57,12 @@ class RunState:
     Attributes:
         params, state: the model's parameters and state (e.g. BatchNorm's running statistics).
         opt_state: the optimizer's state.
-        epoch: epochs completed, an int32 scalar counted from the start of the run (not of a call).
-        step: optimizer steps taken, an int32 scalar.
+        epoch: epochs completed, an int32 counted from the start of the run (not of a call).
+        step: optimizer steps taken, an int32.
         key: the run's key; every random draw is a function of it, the absolute epoch, the step
             within the epoch and the layer's name, so a resumed or replayed epoch sees the same
             bits.
-        status: ``RUNNING``, ``CONVERGED`` or ``NONFINITE``, an int32 scalar.
+        status: ``RUNNING``, ``CONVERGED``, ``NONFINITE`` or ``STOPPED``, an int32.
         stopping: what early stopping tracks.
     """
 
@@ -72,14 +76,58 @@ class RunState:
     stopping: Stopping
 
 
+class Good(NamedTuple):
+    """What the guarded epoch remembers: the last model (params, state, opt_state) whose loss
+    was measured finite, the steps it had taken within the epoch, whether any was measured."""
+
+    model: tuple
+    taken: jax.Array
+    measured: jax.Array
+
+
+class EpochInfo(NamedTuple):
+    """An epoch's outputs besides the run state and the metrics: whether each step was applied,
+    the end-of-epoch finite check and, for the guarded epoch, what it remembered."""
+
+    ran: jax.Array
+    finite: jax.Array
+    good: Good | None = None
+
+
+# The settings a run is defined by: a resumed call must repeat them.
+RUN_DEFINING = ("batch_size", "n_examples", "epsilon", "restore_best", "validation", "min_delta")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The checked arguments of ``fit`` and ``sweep`` that shape the training loop."""
+
+    epochs: int
+    batch_size: int
+    n_examples: int
+    patience: int | None = None
+    min_delta: float = 0.0
+    epsilon: float | None = None
+    restore_best: bool = False
+    validation: bool = False
+    evaluate_train: bool = False
+    checkpoint_every: int = 1
+
+    def defining(self) -> dict[str, Any]:
+        """The settings that a checkpoint records and a resumed call must repeat."""
+        return {name: getattr(self, name) for name in RUN_DEFINING}
+
+
 def start_run(
     params: Params, state: State, opt_state: Any, key: jax.Array, *, keep_best: bool = False
 ) -> RunState:
-    """The run state before the first epoch. Its counters are NumPy scalars, which the compiled
-    epoch takes as it takes device arrays, without an operation dispatched for each."""
+    """One configuration's run state before its first epoch (no configuration axis). Its
+    counters are NumPy scalars, which a compiled program takes without an operation dispatched
+    for each."""
     stopping = Stopping(
         best=np.asarray(np.inf, np.float32),
         waited=np.asarray(0, np.int32),
+        best_epoch=np.asarray(0, np.int32),
         best_params=params if keep_best else None,
         best_state=state if keep_best else None,
     )
@@ -104,9 +152,9 @@ def all_finite(tree: Any) -> jax.Array:
     """Whether every floating-point value in ``tree`` is finite.
 
     The leaves of each dtype are joined into one vector and checked by one reduction: a
-    reduction per leaf (params and two Adam moments make dozens) added a third to the time XLA
-    takes to compile a small network's epoch, while the copy costs one pass over the
-    parameters per epoch.
+    reduction per leaf (params and two Adam moments make dozens) made XLA's compilation of a
+    small network's epoch a third longer, while the copy costs one pass over the parameters
+    per epoch.
     """
     groups: dict[Any, list] = {}
     for leaf in jax.tree.leaves(tree):

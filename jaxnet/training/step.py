@@ -1,18 +1,39 @@
-"""One optimizer step, and the jitted step for custom loops."""
+"""The one training step of the engine, what an epoch carries through it, and the jitted step
+for custom loops.
+
+Every driver (the scanned epoch, the host-dispatched epoch, configurations side by side or in
+turn) runs :func:`step`; it honours the configuration's status whenever it can change within an
+epoch (the epsilon rule, the per-step guard), and otherwise costs nothing beyond the update.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from jaxnet.training.hyperparams import Program
+from jaxnet.training import caches
+from jaxnet.training.hyperparams import Structure, as_arguments, build, hyperparameters
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import data_parallel
-from jaxnet.training.run_state import Batch, Metrics, Params, State
+from jaxnet.training.run_state import (
+    CONVERGED,
+    NONFINITE,
+    RUNNING,
+    Batch,
+    EpochInfo,
+    Good,
+    Metrics,
+    Params,
+    RunState,
+    State,
+    all_finite,
+)
 
 
 def update(
@@ -41,14 +62,91 @@ def update(
     return params, state, opt_state, metrics, grads
 
 
-# The optimizer's init compiled once per kind of optimizer: one call instead of an eager
-# operation (and, the first time, a small compilation) per parameter.
-_INIT = Program(lambda optimizer: optimizer.init)
+class Carry(NamedTuple):
+    """What the steps of an epoch carry: the model (params, state, opt_state), the status, the
+    steps applied and, for the guarded epoch, the last model whose loss was measured finite."""
+
+    model: tuple
+    status: jax.Array
+    taken: jax.Array
+    good: Good | None = None
+
+
+def start_carry(run: RunState, guarded: bool) -> Carry:
+    model = (run.params, run.state, run.opt_state)
+    taken = jnp.zeros((), jnp.int32)
+    good = Good(model, taken, jnp.asarray(False)) if guarded else None
+    return Carry(model, jnp.asarray(run.status), taken, good)
+
+
+def largest_change(new: Any, old: Any) -> jax.Array:
+    """The largest absolute change of any parameter between ``old`` and ``new``."""
+    changes = [jnp.max(jnp.abs(a - b)) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old))]
+    return functools.reduce(jnp.maximum, changes, jnp.zeros((), jnp.float32))
+
+
+def select(ok: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where the scalar ``ok`` holds, else ``old``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def step(objective: Objective, optimizer: optax.GradientTransformation, epsilon: Any,
+         guarded: bool, carry: Carry, inputs: tuple[Batch, jax.Array]):
+    """One step of an epoch: ``(carry, (batch, key)) -> (carry, (metrics, applied))``.
+
+    Unguarded and without epsilon, every step applies its update: nothing within the epoch
+    can stop it, and the end-of-epoch check finds a non-finite value. With ``epsilon``, a
+    step that changes every parameter by less than it converges the run, and the steps after
+    it are not applied. ``guarded`` checks each step's loss, gradients and update, applies none
+    after the first that is not finite, and remembers the last model whose loss was measured
+    finite (see :mod:`jaxnet.training.epoch`).
+    """
+    batch, key = inputs
+    current = carry.model
+    params, state, opt_state, metrics, grads = update(objective, optimizer, *current, batch, key)
+    new = (params, state, opt_state)
+    if not guarded and epsilon is None:
+        return carry._replace(model=new, taken=carry.taken + 1), (metrics, jnp.asarray(True))
+    running = carry.status == RUNNING
+    applied, status, good = running, carry.status, carry.good
+    if guarded:
+        measured = running & jnp.isfinite(metrics["loss"])
+        applied = measured & all_finite(grads) & all_finite(new)
+        status = jnp.where(running & ~applied, NONFINITE, status)
+        good = Good(select(measured, current, good.model),
+                    jnp.where(measured, carry.taken, good.taken), good.measured | measured)
+    if epsilon is not None:
+        converged = applied & (largest_change(params, current[0]) < epsilon)
+        status = jnp.where(converged, CONVERGED, status)
+    carry = Carry(select(applied, new, current), status,
+                  carry.taken + applied.astype(jnp.int32), good)
+    return carry, (metrics, applied)
+
+
+def end_epoch(run: RunState, carry: Carry, metrics: Metrics, ran: jax.Array,
+              guarded: bool) -> tuple[RunState, Metrics, EpochInfo]:
+    """The epoch's ``(run, metrics, info)`` from its steps' final carry and per-step outputs;
+    the unguarded epoch's status becomes ``NONFINITE`` when its end check fails."""
+    params, state, opt_state = carry.model
+    finite = jnp.isfinite(jnp.sum(metrics["loss"])) & all_finite(carry.model)
+    status = carry.status if guarded else jnp.where(finite, carry.status, NONFINITE)
+    run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry.taken, run.key,
+                   status, run.stopping)
+    return run, metrics, EpochInfo(ran, finite, carry.good)
+
+
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def _init(structure: Structure, values: Any, params: Params) -> Any:
+    (optimizer,) = build(structure, values)
+    return optimizer.init(params)
 
 
 def init_optimizer(optimizer: optax.GradientTransformation, params: Params) -> Any:
-    """``optimizer.init(params)``, compiled once per structure of the optimizer and parameters."""
-    return _INIT.bind(optimizer)(params)
+    """``optimizer.init(params)``, compiled once per structure of the optimizer and parameters:
+    one call instead of an eager operation (and a small compilation) per parameter."""
+    structure, values = hyperparameters(optimizer)
+    return _init(structure, as_arguments(values), params)
 
 
 def train_step(objective: Objective, optimizer: optax.GradientTransformation, *,

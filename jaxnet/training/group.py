@@ -1,0 +1,172 @@
+"""A group: configurations of one structure, trained together by one program and one monitor.
+
+``fit`` makes a group of one configuration; ``sweep`` one group per structure (and per chunk of
+configurations when they are spread over a mesh). A group holds what the drivers need: the
+:class:`~jaxnet.training.epoch.Plan`, the configurations' numbers and run states stacked along a
+leading configuration axis, the data, and where each of them is placed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from jaxnet.training import caches
+from jaxnet.training.epoch import Plan, batch_order, key_seed, runs_on_host
+from jaxnet.training.evaluate import EvaluationData, evaluation_data
+from jaxnet.training.hyperparams import as_arguments, hyperparameters, stacked
+from jaxnet.training.objective import Objective
+from jaxnet.training.placement import DataParallel
+from jaxnet.training.run_state import Params, RunState, Settings, State, start_run
+from jaxnet.training.step import init_optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One configuration's training run, as ``setup(**config)`` returns it."""
+
+    objective: Objective
+    optimizer: optax.GradientTransformation
+    params: Params
+    state: State
+    key: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Configurations of one structure, trained together.
+
+    Attributes:
+        plan: the structure and how configurations and batches are laid out.
+        host: whether steps are dispatched from the host (convolutions on a CPU).
+        objective: the first configuration's objective (its metrics name the history).
+        values: the configurations' numbers, stacked (one configuration: weak Python floats).
+        x, y: the training data, placed.
+        validation, train_set: prepared evaluation sets (``train_`` only with
+            ``evaluate_train``), or None.
+        seeds: each configuration's key words, the seeds of its batch orders.
+        count: the real configurations (the rest pad the group to a multiple of devices).
+        placement: the mesh, or None.
+        split_configs: the mesh splits configurations (a sweep), not batches (``fit``).
+    """
+
+    plan: Plan
+    host: bool
+    objective: Objective
+    values: Any
+    x: Any
+    y: Any
+    validation: EvaluationData | None
+    train_set: EvaluationData | None
+    seeds: tuple
+    count: int
+    placement: DataParallel | None
+    split_configs: bool
+
+    def place(self, tree: Any) -> Any:
+        """Arrays made on the host (one row per configuration), placed like the run states."""
+        if self.placement is None:
+            return jax.device_put(tree)
+        sharding = self.placement.split() if self.split_configs else None
+        return self.placement.put(tree, sharding)
+
+    def orders(self, epoch: int, settings: Settings) -> Any:
+        """Each configuration's batch order for epoch number ``epoch`` (configurations that
+        stopped draw one too, and leave it unused)."""
+        return self.place(np.stack([batch_order(seed, epoch, settings.n_examples,
+                                                settings.batch_size) for seed in self.seeds]))
+
+
+def make_group(trials: Sequence[Trial], x: Any, y: Any, validation: tuple | None,
+               settings: Settings, *, epsilon: float | None, side: int | None,
+               placement: DataParallel | None, split_configs: bool,
+               opt_states: Sequence[Any] | None = None) -> tuple[Group, RunState]:
+    """The group of ``trials`` (of one structure) and its starting run states, stacked."""
+    count = len(trials)
+    if placement is not None and split_configs:
+        # Pad to a multiple of the devices with copies of the last configuration, whose
+        # results are dropped.
+        trials = list(trials) + [trials[-1]] * (-count % placement.size)
+    numbers = [hyperparameters(t.objective, t.optimizer, epsilon) for t in trials]
+    structure = numbers[0][0]
+    values = (as_arguments(numbers[0][1]) if len(trials) == 1
+              else stacked([v for _, v in numbers]))
+    opt_states = opt_states or [init_optimizer(t.optimizer, t.params) for t in trials]
+    runs = _stack([dataclasses.replace(start_run(t.params, t.state, s, t.key), stopping=None)
+                   for t, s in zip(trials, opt_states)])
+    first = trials[0]
+    batch_placement = None if split_configs else placement
+    plan = Plan(structure, len(trials), side, placement=batch_placement)
+    if placement is not None:
+        sharding = placement.split() if split_configs else None
+        x, y = placement.put((x, y))
+        runs = placement.put(runs, sharding)
+        if len(trials) > 1:
+            values = placement.put(values, sharding)
+    train_set = None
+    if settings.evaluate_train:
+        train_set = evaluation_data(x, y, placement=batch_placement)
+    if validation is not None:
+        validation = evaluation_data(*validation, placement=batch_placement)
+    host = runs_on_host(first.objective, first.params, first.state, x)
+    group = Group(plan, host, first.objective, values, x, y, validation, train_set,
+                  tuple(key_seed(t.key) for t in trials), count, placement, split_configs)
+    return group, runs
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    """The trees' leaves stacked along a new leading axis: one configuration's by one compiled
+    call, several on the host (no compilation)."""
+    if len(trees) == 1:
+        return _with_axis(trees[0])
+
+    def stack(*leaves):
+        first = leaves[0]
+        if isinstance(first, jax.Array) and jax.dtypes.issubdtype(first.dtype,
+                                                                  jax.dtypes.prng_key):
+            data = np.stack([np.asarray(jax.random.key_data(key)) for key in leaves])
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(first))
+        return np.stack([np.asarray(leaf) for leaf in leaves])
+
+    return jax.tree.map(stack, *trees)
+
+
+@caches.compiled
+@jax.jit
+def _with_axis(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a[None], tree)
+
+
+@caches.compiled
+@jax.jit
+def _without_axis(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def unstack(tree: Any, count: int) -> list[Any]:
+    """The first ``count`` entries along the leading axis of ``tree``'s leaves, each a tree of
+    device arrays; read through the host (no compilation) when this process holds them."""
+    leaves, structure = jax.tree.flatten(tree)
+    local = [getattr(leaf, "is_fully_addressable", True) for leaf in leaves]
+    if count == 1 and all(local):
+        return [_without_axis(tree)]
+
+    def entries(leaf):
+        if not getattr(leaf, "is_fully_addressable", True):
+            return [leaf[c] for c in range(count)]
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype,
+                                                                 jax.dtypes.prng_key):
+            impl = jax.random.key_impl(leaf)
+            return [jax.random.wrap_key_data(words, impl=impl)
+                    for words in entries(jax.random.key_data(leaf))]
+        host = np.asarray(leaf)
+        return [jax.device_put(host[c]) for c in range(count)]
+
+    columns = [entries(leaf) for leaf in leaves]
+    return [jax.tree.unflatten(structure, [column[c] for column in columns])
+            for c in range(count)]

@@ -1,0 +1,324 @@
+"""The monitor: the one host loop that runs a group's epochs and reads their results.
+
+``fit`` and ``sweep`` both train through :func:`train`: ``fit`` with a group of one
+configuration, ``sweep`` with one group per structure. Every rule lives here once, on arrays with
+a leading configuration axis: history, patience, the epsilon rule's and the guard's statuses,
+non-finite recovery, ``restore_best``, callbacks, progress and checkpoints.
+
+The loop dispatches epoch ``e + 1`` before it reads epoch ``e`` (of a host-dispatched epoch, the
+first step before, the rest after), so the device never waits for the host. Reading an epoch
+runs, in order: the non-finite check (a failed configuration is replayed from the epoch's saved
+start under the per-step guard), the history, early stopping, callbacks and the checkpoint. A
+configuration stopped at epoch ``e`` gets back its state after ``e`` in the already dispatched
+epoch ``e + 1``; when every configuration has stopped, that epoch is dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet.training import caches
+from jaxnet.training.callbacks import Callback
+from jaxnet.training.epoch import run_epoch
+from jaxnet.training.evaluate import evaluate_group
+from jaxnet.training.group import Group, Trial, make_group
+from jaxnet.training.objective import epoch_record
+from jaxnet.training.placement import DataParallel
+from jaxnet.training.progress import Progress
+from jaxnet.training.resume import CheckpointWriter, resume
+from jaxnet.training.run_state import (
+    CONVERGED,
+    NONFINITE,
+    RUNNING,
+    STOPPED,
+    RunState,
+    Settings,
+    Stopping,
+    improves,
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training found no parameters with a finite loss to return."""
+
+
+class Outcome(NamedTuple):
+    """A group's training: its final run states (with what early stopping tracked), each
+    configuration's history and why it stopped."""
+
+    runs: RunState
+    histories: list[dict[str, list]]
+    reasons: list[str]
+
+
+@caches.compiled
+@jax.jit
+def _where(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per configuration (the leading axis), ``new`` where ``mask`` is set, else ``old``."""
+    def choose(a, b):
+        return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(choose, new, old)
+
+
+@dataclasses.dataclass
+class Monitor:
+    """The host-side state of a group's training between epochs."""
+
+    group: Group
+    settings: Settings
+    callbacks: tuple[Callback, ...] = ()
+    verbose: bool = True
+    writer: CheckpointWriter | None = None
+    labels: Sequence[str] = ()
+
+    def train(self, runs: RunState, histories: list[dict], reasons: list) -> Outcome:
+        """Trains from ``runs`` (their ``stopping`` set) to the end; ``histories`` and
+        ``reasons`` are those of the epochs already done (a resumed run)."""
+        count, settings = self.group.count, self.settings
+        self.histories, self.reasons = histories, reasons
+        self.stopping = runs.stopping
+        self.status = np.array(jax.device_get(runs.status))[:count]
+        runs = dataclasses.replace(runs, stopping=None)
+        self.previous: RunState | None = None
+        for c in np.flatnonzero(self.status == RUNNING):
+            self.reasons[c] = None  # a resumed run that reached its epochs goes on to more
+        done = int(np.asarray(jax.device_get(runs.epoch))[:count].max(initial=0))
+        bar = self._progress(done)
+        pending, clock = None, time.perf_counter()
+        while True:
+            number = done + (pending is not None)  # the epoch to dispatch
+            dispatched = None
+            if number < settings.epochs and (self.status == RUNNING).any():
+                start = runs if pending is None else pending[1][0]
+                dispatched = (start, self._dispatch(start, number))
+            if pending is None and dispatched is None:
+                break
+            if pending is not None:
+                runs, stopped, clock = self._finish(*pending, epoch=done, since=clock)
+                done += 1
+                bar.update(self._shown())
+                if not (self.status == RUNNING).any() or done >= settings.epochs:
+                    break
+            if dispatched is not None:
+                start, complete = dispatched
+                outputs, evaluations = complete()
+                if pending is not None and stopped.any():
+                    back = _where(self._rows(stopped), runs, outputs[0])
+                    outputs = (back, *outputs[1:])
+                pending = (start, outputs, evaluations)
+        bar.close()
+        for c in range(count):
+            self.reasons[c] = self.reasons[c] or "epochs"
+        runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
+        if self.writer is not None:
+            self.writer.save(runs, self.histories, self.reasons, done, final=True)
+        return Outcome(runs, self.histories, self.reasons)
+
+    def _progress(self, done: int) -> Progress:
+        return Progress(self.settings.epochs, min(done, self.settings.epochs),
+                        enabled=self.verbose)
+
+    def _shown(self) -> dict[str, float]:
+        """What the progress display shows: one configuration's last record, or for several
+        the best monitored value and how many still run."""
+        if self.group.count == 1:
+            return {name: values[-1] for name, values in self.histories[0].items()}
+        times = [h["time"][-1] for h in self.histories if h.get("time")]
+        return {"best": float(np.min(self.stopping.best)), "running": float(
+            np.sum(self.status == RUNNING)), "time": max(times, default=0.0)}
+
+    def _rows(self, mask: np.ndarray) -> jax.Array:
+        """A host mask over the real configurations, padded like the group and placed."""
+        padded = np.concatenate([mask, np.repeat(mask[-1:], self.group.plan.count - len(mask))])
+        return self.group.place(padded)
+
+    def _device_status(self, runs: RunState) -> jax.Array:
+        status = np.concatenate([self.status, np.repeat(self.status[-1:],
+                                                        self.group.plan.count - len(self.status))])
+        return self.group.place(status.astype(np.int32))
+
+    def _dispatch(self, start: RunState, epoch: int):
+        """Dispatches epoch number ``epoch`` from ``start``; returns the function that gives its
+        outputs and their dispatched evaluations. Nothing here waits for the device."""
+        group = self.group
+        complete = run_epoch(group.plan, group.host, group.values, start, group.x, group.y,
+                             group.orders(epoch, self.settings))
+        return lambda: (lambda outputs: (outputs, self._evaluations(outputs[0])))(complete())
+
+    def _evaluations(self, runs: RunState) -> dict[str, Any]:
+        """The evaluations after an epoch, dispatched: validation set, and training set if
+        asked."""
+        sets = {"val": self.group.validation, "train": self.group.train_set}
+        return {prefix: evaluate_group(self.group.plan, self.group.values, runs, data)
+                for prefix, data in sets.items() if data is not None}
+
+    def _finish(self, start: RunState, outputs: tuple, evaluations: dict, *, epoch: int,
+                since: float):
+        """Reads dispatched epoch number ``epoch``: guard, history, stopping, callbacks,
+        checkpoint. Its time runs from ``since`` (the previous epoch's end) to when its results
+        are ready. Returns the run states to go on from, the configurations it stopped, and
+        that time."""
+        runs, metrics, info = outputs
+        host = jax.device_get({"finite": info.finite, "ran": info.ran, "metrics": metrics,
+                               "status": runs.status, "evaluations": evaluations})
+        done = time.perf_counter()
+        count = self.group.count
+        active = self.status == RUNNING
+        bad = active & ~np.asarray(host["finite"])[:count]
+        if bad.any():
+            runs, host = self._recover(start, runs, host, bad, epoch)
+        status = np.asarray(host["status"])[:count].copy()
+        status[bad] = NONFINITE
+        improved = np.zeros(count, bool)
+        best, waited = np.array(self.stopping.best), np.array(self.stopping.waited)
+        best_epoch = np.array(self.stopping.best_epoch)
+        for c in np.flatnonzero(active):
+            record = epoch_record(self.group.objective,
+                                  {name: v[c] for name, v in host["metrics"].items()},
+                                  host["ran"][c])
+            for prefix, values in host["evaluations"].items():
+                record.update((f"{prefix}_{name}", self.group.objective.value(name, v[c]))
+                              for name, v in values.items())
+            record["time"] = done - since
+            for name, value in record.items():
+                self.histories[c].setdefault(name, []).append(value)
+            monitor = record.get("val_loss" if self.settings.validation else "loss", np.nan)
+            if improves(monitor, best[c], self.settings.min_delta):
+                best[c], waited[c], improved[c], best_epoch[c] = monitor, 0, True, epoch + 1
+            else:
+                waited[c] += 1
+            if status[c] == NONFINITE:
+                self.reasons[c] = "nonfinite"
+            elif status[c] == CONVERGED:
+                self.reasons[c] = "converged"
+            elif self.settings.patience is not None and waited[c] >= self.settings.patience:
+                self.reasons[c], status[c] = "patience", STOPPED
+        self.stopping = self._track(self.stopping, (best, waited, best_epoch), improved, runs)
+        for c in np.flatnonzero(active):
+            if self._callbacks_stop(c, epoch, runs) and status[c] == RUNNING:
+                self.reasons[c], status[c] = "callback", STOPPED
+        stopped = active & (status != RUNNING)
+        self.status = status
+        if stopped.any():
+            runs = dataclasses.replace(runs, status=self._device_status(runs))
+        if self.writer is not None:
+            self.writer.save(dataclasses.replace(runs, stopping=self.stopping), self.histories,
+                             self.reasons, epoch + 1, stopped=bool(stopped.any()))
+        self.previous = start
+        return runs, stopped, done
+
+    def _track(self, stopping: Stopping, numbers: tuple, improved, runs: RunState) -> Stopping:
+        """Early stopping's record after an epoch: its numbers on the host, the best parameters
+        (with ``restore_best``) on the device."""
+        best_params, best_state = stopping.best_params, stopping.best_state
+        if best_params is not None and improved.any():
+            if improved.all():
+                best_params, best_state = runs.params, runs.state
+            else:
+                best_params, best_state = _where(self._rows(improved), (runs.params, runs.state),
+                                                 (best_params, best_state))
+        pad = self.group.plan.count - self.group.count
+        count = self.group.count
+        best, waited, epoch = (np.concatenate([v[:count], np.repeat(v[count - 1:count], pad)])
+                               for v in numbers)
+        return Stopping(best.astype(np.float32), waited.astype(np.int32),
+                        epoch.astype(np.int32), best_params, best_state)
+
+    def _callbacks_stop(self, c: int, epoch: int, runs: RunState) -> bool:
+        if not self.callbacks:
+            return False
+        from jaxnet.training.group import unstack
+
+        run = dataclasses.replace(unstack(runs, c + 1)[c], stopping=None)
+        extra = {} if self.group.count == 1 else {"config": c}
+        return any([bool(callback(epoch + 1, self.histories[c], run, **extra))
+                    for callback in self.callbacks])
+
+    def _recover(self, start: RunState, runs: RunState, host: dict, bad: np.ndarray,
+                 epoch: int):
+        """Replays epoch number ``epoch`` under the guard; configurations in ``bad`` keep the
+        last parameters whose loss was measured finite, and that epoch's metrics."""
+        group, plan = self.group, self.group.plan.guard()
+        orders = group.orders(epoch, self.settings)
+        end, metrics, info = run_epoch(plan, group.host, group.values, start, group.x, group.y,
+                                       orders)()
+        model, taken, measured = info.good
+        base = start
+        unmeasured = bad & ~np.asarray(measured)[:group.count]
+        if unmeasured.any():
+            # The epoch's first loss was already not finite: its start parameters came from the
+            # previous epoch's last update, so go back to the parameters before that update.
+            if self.previous is None:
+                first = int(np.flatnonzero(unmeasured)[0])
+                caller = "sweep" if group.split_configs else "fit"
+                raise NonFiniteError(
+                    f"the loss is not finite at the parameters{self._label(first)} this call of "
+                    f"{caller} started from (epoch {epoch + 1}, first step): check the model's "
+                    "outputs on the training data, e.g. a log or division that meets zero")
+            _, _, before = run_epoch(plan, group.host, group.values, self.previous, group.x,
+                                     group.y, group.orders(epoch - 1, self.settings))()
+            mask = self._rows(unmeasured)
+            model = _where(mask, before.good.model, model)
+            taken = jnp.where(mask, before.good.taken, taken)
+            base = _where(mask, self.previous, start)
+        params, state, opt_state = model
+        steps = base.step + taken
+        fixed = RunState(params, state, opt_state, start.epoch + 1, steps, start.key,
+                         jnp.full_like(start.status, NONFINITE), None)
+        mask = self._rows(bad)
+        runs = _where(mask, fixed, runs)
+        fresh = jax.device_get({"metrics": metrics, "ran": info.ran, "steps": steps,
+                                "evaluations": self._evaluations(runs)})
+        for name in ("metrics", "evaluations"):
+            host[name] = jax.tree.map(lambda new, old: np.where(
+                bad.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new[:len(bad)], old[:len(bad)]),
+                fresh[name], host[name])
+        host["ran"] = np.where(bad[:, None], fresh["ran"][:len(bad)], host["ran"][:len(bad)])
+        for c in np.flatnonzero(bad):
+            warnings.warn(
+                f"training{self._label(c)} stopped in epoch {epoch + 1}: a loss, gradient or "
+                f"updated parameter became NaN or infinite; returning the parameters after step "
+                f"{int(fresh['steps'][c])}, the last whose loss was finite (the data were "
+                "checked: a smaller learning rate, gradient clipping or a look at the model's "
+                "numerics usually help)", RuntimeWarning, stacklevel=6)
+        return runs, host
+
+    def _label(self, c: int) -> str:
+        return f" of configuration {self.labels[c]}" if self.group.count > 1 else ""
+
+
+def train(trials: Sequence[Trial], x: Any, y: Any, validation: tuple | None, settings: Settings,
+          *, epsilon: float | None = None, side: int | None = 1,
+          placement: DataParallel | None = None, split_configs: bool = False,
+          opt_states: Sequence[Any] | None = None, checkpoint_dir: str | Path | None = None,
+          configs: list | None = None, callbacks: Sequence[Callback] = (),
+          verbose: bool = True, labels: Sequence[str] = ()) -> Outcome:
+    """Trains ``trials`` (of one structure) as one group: what ``fit`` (one trial) and
+    ``sweep`` (each group of its configurations) call."""
+    group, runs = make_group(trials, x, y, validation, settings, epsilon=epsilon, side=side,
+                             placement=placement, split_configs=split_configs,
+                             opt_states=opt_states)
+    size = group.plan.count
+    stopping = Stopping(np.full(size, np.inf, np.float32), np.zeros(size, np.int32),
+                        np.zeros(size, np.int32), runs.params if settings.restore_best else None,
+                        runs.state if settings.restore_best else None)
+    runs = dataclasses.replace(runs, stopping=stopping)
+    histories, reasons = [{} for _ in trials], [None] * len(trials)
+    writer = None
+    if checkpoint_dir is not None:
+        writer = CheckpointWriter(checkpoint_dir, settings, configs)
+        restored = resume(writer, runs)
+        if restored is not None:
+            runs, histories, reasons = restored
+    monitor = Monitor(group, settings, tuple(callbacks), verbose, writer, labels)
+    return monitor.train(runs, histories, reasons)
