@@ -1,5 +1,12 @@
 """jn.sweep: each configuration equals its own fit; early stopping per configuration; errors."""
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -192,3 +199,116 @@ def test_a_bfloat16_sweep_with_dropout_equals_its_fit():
     alone = jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA, epochs=2,
                    batch_size=32, key=trial.key, verbose=False)
     assert_close(swept.params[0], alone.params, tolerance=1e-6)
+
+
+def test_restore_best_returns_each_configuration_s_best_epoch_as_its_fit_does():
+    configs = [{"lr": 0.3}, {"lr": 0.02}]
+    swept = jn.sweep(setup, configs, DATA, epochs=6, batch_size=32, validation_data=DATA,
+                     restore_best=True, verbose=False)
+    for index, config in enumerate(configs):
+        alone = fit_alone(config, epochs=6, batch_size=32, validation_data=DATA,
+                          restore_best=True)
+        assert swept.best_epochs[index] == alone.best_epoch
+        best = int(np.argmin(np.float32(alone.history["val_loss"]))) + 1
+        assert alone.best_epoch == best
+        assert_close(swept.params[index], alone.params)
+
+
+def test_callbacks_are_told_the_configuration_and_stop_only_it():
+    seen = []
+
+    def stop_the_second_after_two(epoch, history, run, config):
+        seen.append((epoch, config, len(history["loss"]), int(run.epoch)))
+        return config == 1 and epoch == 2
+
+    result = jn.sweep(setup, [{"lr": 0.01}, {"lr": 0.02}, {"lr": 0.03}], DATA, epochs=4,
+                      batch_size=64, callbacks=[stop_the_second_after_two], verbose=False)
+    assert result.stop_reasons == ["epochs", "callback", "epochs"]
+    assert [len(h["loss"]) for h in result.histories] == [4, 2, 4]
+    assert (2, 1, 2, 2) in seen and not any(config == 1 and epoch > 2
+                                            for epoch, config, *_ in seen)
+    assert all(length == epoch == run_epoch for epoch, _, length, run_epoch in seen)
+
+
+def test_a_sweep_s_compute_dtype_trains_each_configuration_as_its_fit():
+    swept = jn.sweep(setup, [{"lr": 0.05}], DATA, epochs=2, batch_size=32,
+                     compute_dtype="bfloat16", verbose=False)
+    alone = fit_alone({"lr": 0.05}, epochs=2, batch_size=32, compute_dtype="bfloat16")
+    assert_close(swept.params[0], alone.params, tolerance=1e-6)
+    plain = fit_alone({"lr": 0.05}, epochs=2, batch_size=32)
+    with pytest.raises(AssertionError):  # bfloat16 really changed the computation
+        assert_close(swept.params[0], plain.params, tolerance=1e-6)
+
+
+SWEEP_CONFIGS = jn.grid(lr=[0.01, 0.05], seed=[0, 1])
+
+
+def sweep_in(directory, epochs):
+    return jn.sweep(setup, SWEEP_CONFIGS, DATA, epochs=epochs, batch_size=32,
+                    validation_data=DATA, patience=3, checkpoint_dir=directory, verbose=False)
+
+
+def test_a_sweep_resumed_from_its_checkpoints_equals_an_uninterrupted_one(tmp_path):
+    sweep_in(tmp_path, 2)
+    resumed, whole = sweep_in(tmp_path, 4), sweep_in(None, 4)
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
+    assert resumed.histories == [{**h, "time": r["time"]}
+                                 for h, r in zip(whole.histories, resumed.histories)]
+    with pytest.raises(ValueError, match="another run|other configurations"):
+        jn.sweep(setup, SWEEP_CONFIGS[:2], DATA, epochs=4, batch_size=32,
+                 validation_data=DATA, patience=3, checkpoint_dir=tmp_path, verbose=False)
+
+
+def cnn_setup(lr, seed=0):
+    model = jn.Sequential([jn.Reshape((4, 1)), jn.Conv1D(3, 2), jn.relu, jn.Flatten(),
+                           jn.Dense(3)])
+    params, state = model.init(jax.random.key(seed), DATA[0][:1])
+    objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+    return jn.Trial(objective, optax.adam(lr), params, state, jax.random.key(seed))
+
+
+def test_a_convolutional_sweep_trains_each_configuration_as_its_fit():
+    configs = jn.grid(lr=[0.01, 0.03], seed=[0, 1])
+    swept = jn.sweep(cnn_setup, configs, DATA, epochs=2, batch_size=64, verbose=False)
+    for index in (0, 3):
+        trial = cnn_setup(**configs[index])
+        alone = jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA,
+                       epochs=2, batch_size=64, key=trial.key, verbose=False)
+        assert_close(swept.params[index], alone.params)
+
+
+KILLED_SWEEP = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_training_sweep import long_sweep
+    long_sweep({directory!r})
+""")
+
+
+def long_sweep(directory, epochs=300):
+    return jn.sweep(setup, SWEEP_CONFIGS, DATA, epochs=epochs, batch_size=32,
+                    checkpoint_dir=directory, verbose=False)
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
+    directory = tmp_path / "sweep"
+    script = KILLED_SWEEP.format(tests=os.path.dirname(__file__), directory=str(directory))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    group = directory / "group_0"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if group.exists() and len(jn.checkpoint.Manager(group).steps()) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode()
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed_at = jn.checkpoint.Manager(group).latest_step()
+    assert 0 < killed_at < 300
+    resumed, whole = long_sweep(directory), long_sweep(None)
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
+    assert [h["loss"] for h in resumed.histories] == [h["loss"] for h in whole.histories]
