@@ -81,8 +81,9 @@ def test_two_processes_form_one_job_with_the_single_device_parameters_and_a_chec
     params, state = model.init(jax.random.key(0), np.zeros((1, 64), np.float32))
     like = jn.training.run_state.start_run(
         params, state, optax.sgd(0.05, momentum=0.9).init(params), jax.random.key(1))
-    restored = manager.restore(3, like)
-    leaves = jax.tree.leaves((restored.params, restored.state))
+    # A checkpoint holds the run states with a leading configuration axis (one, for fit).
+    restored = manager.restore(3, jax.tree.map(lambda a: a[None], like))
+    leaves = jax.tree.leaves(jax.tree.map(lambda a: a[0], (restored.params, restored.state)))
     for index, leaf in enumerate(leaves):
         np.testing.assert_allclose(np.asarray(leaf), two[str(index)], rtol=1e-6, atol=1e-6)
 
