@@ -214,7 +214,7 @@ _event_files = itertools.count()
 class TensorBoardLogger:
     """Writes the history's last values as TensorBoard scalars after every epoch.
 
-    One event file per run, written and flushed each epoch (``tensorboard --logdir LOG_DIR``
+    One event file per configuration, written and flushed each epoch (``tensorboard --logdir LOG_DIR``
     shows the curves as they grow); the step of each value is the epoch. Each history entry is a
     tag of its own (``loss``, ``val_loss``, ``accuracy``, ``time``...). In a sweep each
     configuration is a run of its own, in the subfolder ``config_<index>``. A run resumed (or
@@ -256,8 +256,8 @@ class TensorBoardLogger:
             # TensorBoard discards the events an earlier run logged at this step and later.
             writer.write_event(Event(wall_time=now, step=epoch,
                                      session_log=SessionLog(status=SessionLog.START)))
-        values = [Summary.Value(tag=name, simple_value=float(values[-1]))
-                  for name, values in history.items()]
-        writer.write_event(Event(wall_time=now, step=epoch, summary=Summary(value=values)))
+        scalars = [Summary.Value(tag=name, simple_value=float(values[-1]))
+                   for name, values in history.items()]
+        writer.write_event(Event(wall_time=now, step=epoch, summary=Summary(value=scalars)))
         writer.flush()
         self._writers[config] = (writer, epoch)
