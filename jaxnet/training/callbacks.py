@@ -214,9 +214,9 @@ _event_files = itertools.count()
 class TensorBoardLogger:
     """Writes the history's last values as TensorBoard scalars after every epoch.
 
-    One event file per configuration, written and flushed each epoch (``tensorboard --logdir LOG_DIR``
-    shows the curves as they grow); the step of each value is the epoch. Each history entry is a
-    tag of its own (``loss``, ``val_loss``, ``accuracy``, ``time``...). In a sweep each
+    One event file per configuration, written and flushed each epoch (``tensorboard --logdir
+    LOG_DIR`` shows the curves as they grow); the step of each value is the epoch. Each history
+    entry is a tag of its own (``loss``, ``val_loss``, ``accuracy``, ``time``...). In a sweep each
     configuration is a run of its own, in the subfolder ``config_<index>``. A run resumed (or
     started again) into the same folder marks the epoch it starts from, so TensorBoard drops
     what an earlier process logged from that epoch on and each epoch shows once. The files are
