@@ -1,11 +1,12 @@
 """Checks of target values: on the host when the values are known, under ``checkify`` on request.
 
 Losses and metrics check their targets' values (labels in range, binary targets in {0, 1} or
-{-1, +1}...) with :func:`check_values`. When the target is concrete (an eager call, or an array
+{-1, +1}...) with ``check_values``. When the target is concrete (an eager call, or an array
 closed over by a jitted function), a bad value is a ``ValueError`` at once. When it is traced
 (inside ``jit``, ``grad``, ``vmap`` or ``lax.scan``) its values are unknown until it runs, and
-nothing is checked, unless the function was traced under :func:`debug_checks`: then each check is
-a :func:`jax.experimental.checkify.check`, which the caller collects by wrapping the function with
+nothing is checked, unless the function was traced under
+[`debug_checks`][jaxnet.checks.debug_checks]: then each check is a
+``jax.experimental.checkify.check``, which the caller collects by wrapping the function with
 ``checkify.checkify``.
 
 Example:
@@ -40,7 +41,7 @@ def debug_checks() -> Iterator[None]:
     """Traces the checks of target values into functions traced inside this context.
 
     Inside it, losses and metrics whose targets are traced insert ``checkify`` checks. Wrap the
-    function with :func:`jax.experimental.checkify.checkify` to collect them: it returns
+    function with ``jax.experimental.checkify.checkify`` to collect them: it returns
     ``(error, result)``, and ``error.throw()`` raises the first failed check (a ``ValueError``
     subclass) with the loss's name and a bad value. It works through ``jit``, ``grad``, ``vmap``
     and ``lax.scan``. Without the wrapper, ``jit`` refuses the unfunctionalised checks.
@@ -71,7 +72,8 @@ def debug_checks() -> Iterator[None]:
 
 
 def debugging() -> bool:
-    """Whether functions traced now get the checks of :func:`debug_checks`."""
+    """Whether functions traced now get the checks of
+    [`debug_checks`][jaxnet.checks.debug_checks]."""
     return _DEBUG.get()
 
 
@@ -87,7 +89,7 @@ def check_values(values: Any, valid: Callable[[Any], Any], message: str) -> None
 
     Raises:
         ValueError: when ``values`` is concrete and some value is not valid. A traced value is
-            checked only under :func:`debug_checks`, by ``checkify``.
+            checked only under [`debug_checks`][jaxnet.checks.debug_checks], by ``checkify``.
     """
     if is_concrete(values):
         array = np.asarray(values)

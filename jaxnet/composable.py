@@ -38,7 +38,7 @@ class Composable:
         precedence: how tightly the outermost operator in ``name`` binds, so that reprs of
             compositions put parentheses where needed; set by the operators.
         parts: the Composables a composition computes from, in order; set by the operators
-            (see :func:`atoms`).
+            (see ``jaxnet.composable.atoms``).
 
     Example:
         >>> import jax.numpy as jnp

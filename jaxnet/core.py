@@ -10,8 +10,8 @@ functions:
 
 ``x`` is one array, or for the layers that say so (``multi_input``) a pytree of arrays: a tuple,
 list or dict of inputs. This module knows no particular layer: the layers, and the containers
-(:class:`~jaxnet.layers.sequential.Sequential`, which also takes any plain function ``x -> y`` as
-a layer, and the combinators) live in :mod:`jaxnet.layers`, which builds on it.
+([`Sequential`][jaxnet.layers.sequential.Sequential], which also takes any plain function
+``x -> y`` as a layer, and the combinators) live in ``jaxnet.layers``, which builds on it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ShapeError(LayerError):
 class Layer:
     """Base class of layer descriptions.
 
-    Subclasses override :meth:`init` (when they hold parameters or state) and :meth:`apply`.
+    Subclasses override ``init`` (when they hold parameters or state) and ``apply``.
     ``name`` overrides the automatic name (``dense_0``, ``batchnorm_1``...) inside a Sequential.
 
     Every subclass must itself be a frozen dataclass (``@dataclasses.dataclass(frozen=True)``):
@@ -53,7 +53,8 @@ class Layer:
     ``multi_input`` (a class attribute) says whether ``x`` may be a pytree of arrays (a tuple,
     list or dict); inside a Sequential, any other layer given several arrays is a ShapeError
     naming it. A layer whose ``apply`` takes a ``lengths=`` keyword reads per-example sequence
-    lengths, which a Sequential passes on to it (:attr:`reads_lengths`).
+    lengths, which a Sequential passes on to it
+    ([`reads_lengths`][jaxnet.core.Layer.reads_lengths]).
     """
 
     multi_input: ClassVar[bool] = False

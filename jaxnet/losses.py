@@ -1,10 +1,11 @@
 """Losses: loss(pred, target) -> scalar, the mean over the batch.
 
-Every loss is a :class:`~jaxnet.composable.Composable`, so sums and scalar multiples of losses are
-losses again: ``jn.losses.mse + 0.1 * jn.losses.mae``. Classification losses take scores or logits,
-never probabilities, and stay finite with finite gradients for logits as large as 1e4.
+Every loss is a [`Composable`][jaxnet.composable.Composable], so sums and scalar multiples of
+losses are losses again: ``jn.losses.mse + 0.1 * jn.losses.mae``. Classification losses take
+scores or logits, never probabilities, and stay finite with finite gradients for logits as large
+as 1e4.
 
-Targets are read as :mod:`jaxnet.metrics` reads them:
+Targets are read as ``jaxnet.metrics`` reads them:
 
 * multi-class scores ``(..., C)``: integer labels in ``[0, C)`` of shape ``(...)``, or one-hot
   vectors (or, for ``softmax_cross_entropy``, class probabilities) of shape ``(..., C)``;
@@ -16,8 +17,9 @@ Targets are read as :mod:`jaxnet.metrics` reads them:
 A target of another shape is a ValueError naming both shapes. A target of other values (label
 -1 or ``C`` for ``C`` classes, binary target 2 or -0.5) is a ValueError naming the bad value when
 the target is concrete; a traced target is checked only in functions traced under
-:func:`jaxnet.debug_checks` and wrapped with ``checkify`` (see :mod:`jaxnet.checks`). Training
-code checks a whole label array once with :func:`check_targets`.
+[`jaxnet.debug_checks`][jaxnet.checks.debug_checks] and wrapped with ``checkify`` (see
+``jaxnet.checks``). Training code checks a whole label array once with
+[`check_targets`][jaxnet.losses.check_targets].
 
 Per-example formulas come from optax where it has them; optax's losses are per example and
 unreduced, so each loss here takes the mean over all batch axes.

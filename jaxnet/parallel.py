@@ -2,7 +2,7 @@
 
 ``jn.fit``, ``jn.evaluate``, ``jn.train_step`` and ``jn.sweep`` take ``mesh=``; this module
 builds meshes and global arrays from each process's share of the data. See
-:mod:`jaxnet.training.placement` for what is placed where.
+``jaxnet.training.placement`` for what is placed where.
 """
 
 from jaxnet.training.placement import DataParallel, data_parallel, from_process_data, mesh

@@ -1,7 +1,8 @@
 """Penalties: penalty(params) -> scalar, reading only the leaves they select.
 
-A penalty factory (:func:`l1`, :func:`l2`, :func:`elastic_net`) takes a strength and a ``where``
-that selects parameter leaves by path. A leaf's path is its dict keys joined by ``/``, e.g.
+A penalty factory ([`l1`][jaxnet.regularizers.l1], [`l2`][jaxnet.regularizers.l2],
+[`elastic_net`][jaxnet.regularizers.elastic_net]) takes a strength and a ``where`` that selects
+parameter leaves by path. A leaf's path is its dict keys joined by ``/``, e.g.
 ``"dense_1/w"`` or ``"sequential_0/dense_1/w"`` in a nested model. ``where`` is one of:
 
 * ``None`` (the default): every leaf with ``ndim >= 2``, i.e. weight matrices and convolution
@@ -14,7 +15,7 @@ that selects parameter leaves by path. A leaf's path is its dict keys joined by 
 A ``where`` that selects nothing raises a ValueError listing the layers present. Selection reads
 only the pytree's structure and shapes, so it runs once at trace time under ``jax.jit``.
 
-Penalties are :class:`~jaxnet.composable.Composable`, so they add and scale:
+Penalties are [`Composable`][jaxnet.composable.Composable], so they add and scale:
 ``l2(1e-3) + l1(1e-4, where="dense_0")`` is again a penalty.
 
 Strengths are checked when the penalty is built: a negative, NaN or infinite strength is a

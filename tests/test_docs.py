@@ -12,9 +12,10 @@ the line before a block's fence, change that:
 
 Most pages train something, which takes seconds to a minute of CPU each, so a page's run is a slow
 test (``pytest -m slow``; CI runs both sets) unless it is listed in QUICK_PAGES or has no code to
-run. The site itself (``mkdocs build --strict``) is built by a slow test when MkDocs is installed
-(the ``docs`` extra), and every link of the built site is checked; the Markdown links are checked
-here without it.
+run. The site itself (``mkdocs build --strict``) is built by slow tests when MkDocs is installed
+(the ``docs`` extra): every link of the built site resolves, no docstring's Sphinx role shows as
+text, and no API object is documented twice on a page; the Markdown links are checked here
+without it.
 """
 
 import contextlib
@@ -197,15 +198,22 @@ def test_every_page_is_in_the_site_navigation():
         assert str(notebook.relative_to(DOCS)) in nav, notebook
 
 
+# A Sphinx role in a docstring (":func:`grid`"), which mkdocstrings shows as text before the code.
+RAW_ROLE = re.compile(r":(?:func|meth|class|mod|attr|exc|data|obj):(?:<code>[^<]*|`[^`]*)")
+
+
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
         self.links: list[str] = []
         self.ids: set[str] = set()
+        self.repeated_ids: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if "id" in attrs:
+            if attrs["id"] in self.ids:
+                self.repeated_ids.append(attrs["id"])
             self.ids.add(attrs["id"])
         if tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
@@ -213,21 +221,28 @@ class _Links(HTMLParser):
             self.links.append(attrs["src"])
 
 
-@pytest.mark.slow
-def test_the_site_builds_strictly_and_no_link_of_it_is_broken(tmp_path):
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory) -> tuple[Path, dict[Path, _Links]]:
+    """The site built strictly, and each page's parsed links and anchors (but 404.html's, which
+    links absolutely, to wherever the site is served; every other page links relatively)."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    site = tmp_path / "site"
+    site = tmp_path_factory.mktemp("docs") / "site"
     build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
                             str(site)], cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert build.returncode == 0, build.stdout + build.stderr
     parsed = {}
-    # 404.html links absolutely, to wherever the site is served; every other page relatively.
     for html in (page for page in site.rglob("*.html") if page.name != "404.html"):
         parser = _Links()
         parser.feed(html.read_text())
         parsed[html] = parser
+    return site, parsed
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly_and_no_link_of_it_is_broken(built_site):
+    site, parsed = built_site
     broken = []
     for html, parser in parsed.items():
         for link in parser.links:
@@ -245,3 +260,20 @@ def test_the_site_builds_strictly_and_no_link_of_it_is_broken(tmp_path):
     api = {p.parent.name for p in (site / "api").glob("*/index.html")}
     assert api >= {"layers", "losses", "regularizers", "metrics", "training", "data", "classic",
                    "checkpoint", "parallel", "viz"}
+
+
+@pytest.mark.slow
+def test_no_sphinx_role_shows_as_text_in_the_built_site(built_site):
+    site, parsed = built_site
+    shown = [f"{html.relative_to(site)}: {role}" for html in parsed
+             for role in RAW_ROLE.findall(html.read_text())]
+    assert not shown, "write [`name`][jaxnet.module.name] for an object the API pages " \
+        "document, ``name`` for any other:\n" + "\n".join(shown)
+
+
+@pytest.mark.slow
+def test_no_api_object_is_documented_twice_on_a_page(built_site):
+    site, parsed = built_site
+    twice = [f"{html.relative_to(site)}: {anchor}" for html, parser in parsed.items()
+             for anchor in parser.repeated_ids if anchor.startswith("jaxnet.")]
+    assert not twice, "documented twice on one page (its anchor repeats):\n" + "\n".join(twice)

@@ -312,7 +312,7 @@ def vote_counts(neighbour_labels: jax.Array, num_classes: int, ks: tuple[int, ..
 
 @dataclasses.dataclass(frozen=True)
 class KChoice:
-    """What :func:`choose_k` found.
+    """What [`choose_k`][jaxnet.classic.knn.choose_k] found.
 
     Attributes:
         k: the chosen ``k``, the one of highest mean accuracy (the smallest among equals).
@@ -345,10 +345,10 @@ def choose_k(x, y, ks, *, folds: int = 5, distance: str = "l1", seed: int = 0,
         folds: the number of folds, from 2 to ``N``; examples are dealt to folds at random.
         distance: ``"l1"`` or ``"l2"``.
         seed: seeds the assignment of examples to folds.
-        query_block, train_block: as for :class:`KNN`.
+        query_block, train_block: as for [`KNN`][jaxnet.classic.knn.KNN].
 
     Returns:
-        A :class:`KChoice`.
+        A [`KChoice`][jaxnet.classic.knn.KChoice].
 
     Example:
         >>> import jaxnet as jn

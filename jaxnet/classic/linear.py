@@ -3,7 +3,8 @@
 The source material's step from nearest neighbours to learning: a score per class that is linear
 in the pixels, trained with the multi-class SVM loss or the softmax cross-entropy plus an L2
 penalty on ``W``. Here it is the model ``Sequential([Flatten(), Dense(C)])`` trained by
-:func:`jaxnet.fit`, so the losses, the penalty and the training loop are the library's own.
+[`jaxnet.fit`][jaxnet.training.fit.fit], so the losses, the penalty and the training loop are the
+library's own.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Data sets and input-pipeline helpers.
 
-``load(name)`` returns a :class:`Dataset` of NumPy arrays with a fixed train / test split; the
-pipeline helpers turn it into what a training loop needs.
+``load(name)`` returns a [`Dataset`][jaxnet.data.dataset.Dataset] of NumPy arrays with a fixed
+train / test split; the pipeline helpers turn it into what a training loop needs.
 
     >>> import jax, jaxnet as jn
     >>> ds = jn.data.load("digits")

@@ -3,7 +3,7 @@
 The archive ``cifar-10-python.tar.gz`` holds the folder ``cifar-10-batches-py/`` with five
 training batches, a test batch and ``batches.meta``, each a Python pickle. The members are read
 straight from the archive (nothing is extracted, so no path in it can escape the cache), and the
-pickles are read by :class:`CifarUnpickler`, which admits only the globals the format needs.
+pickles are read by ``CifarUnpickler``, which admits only the globals the format needs.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def load_cifar10(
             slower than about 570 KB/s needs more).
 
     Returns:
-        A :class:`Dataset` of images ``(N, 32, 32, 3)`` (channels R, G, B) and int32 labels.
+        A [`Dataset`][jaxnet.data.dataset.Dataset] of images ``(N, 32, 32, 3)`` (channels R, G,
+        B) and int32 labels.
     """
     paths = fetch_all(cache_dir(data_dir) / "cifar10", CHECKSUMS, MIRRORS, download=download,
                       timeout=timeout)

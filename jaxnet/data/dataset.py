@@ -18,7 +18,8 @@ class Dataset:
     is refused with a ValueError (from a loader, it would mean a corrupt file).
 
     Attributes:
-        name: the name :func:`jaxnet.data.load` knows the set by, e.g. ``"digits"``.
+        name: the name [`jaxnet.data.load`][jaxnet.data.registry.load] knows the set by, e.g.
+            ``"digits"``.
         x_train: training inputs, shape ``(N_train, *input_shape)``.
         y_train: training labels, int32 of shape ``(N_train,)``.
         x_test: test inputs, shape ``(N_test, *input_shape)``.

@@ -18,7 +18,8 @@ def load_digits(*, raw: bool = False) -> Dataset:
             ``[0, 1]`` (the values divided by 16).
 
     Returns:
-        A :class:`Dataset` of images ``(N, 8, 8, 1)``, labels int32 0..9, class names "0".."9".
+        A [`Dataset`][jaxnet.data.dataset.Dataset] of images ``(N, 8, 8, 1)``, labels int32
+        0..9, class names "0".."9".
 
     Example:
         >>> from jaxnet.data.digits import load_digits

@@ -145,7 +145,7 @@ def move_aside(path: Path) -> Path:
     """Renames a bad file to ``<name>.corrupt`` (``<name>.corrupt-2`` ... when taken).
 
     Raises:
-        OSError: the folder is read-only (see :func:`is_read_only`).
+        OSError: the folder is read-only (see ``is_read_only``).
     """
     aside = path.with_name(path.name + ".corrupt")
     number = 1

@@ -62,7 +62,7 @@ def load_mnist(
             is tried (default ``jaxnet.data.download.TIMEOUT``, 300).
 
     Returns:
-        A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
+        A [`Dataset`][jaxnet.data.dataset.Dataset] of images ``(N, 28, 28, 1)`` and int32 labels.
     """
     names = tuple(str(i) for i in range(10))
     return _load("mnist", MNIST_CHECKSUMS, MNIST_MIRRORS, names, data_dir, download, raw,
@@ -86,7 +86,7 @@ def load_fashion_mnist(
             is tried (default ``jaxnet.data.download.TIMEOUT``, 300).
 
     Returns:
-        A :class:`Dataset` of images ``(N, 28, 28, 1)`` and int32 labels.
+        A [`Dataset`][jaxnet.data.dataset.Dataset] of images ``(N, 28, 28, 1)`` and int32 labels.
     """
     return _load("fashion_mnist", FASHION_CHECKSUMS, FASHION_MIRRORS, FASHION_CLASSES,
                  data_dir, download, raw, timeout)

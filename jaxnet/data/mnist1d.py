@@ -49,11 +49,11 @@ def load_mnist1d(*, data_dir: str | os.PathLike | None = None) -> Dataset:
     set is generated and returned without being cached, with a warning.
 
     Args:
-        data_dir: the cache root (see :func:`jaxnet.data.download.cache_dir`).
+        data_dir: the cache root (see ``jaxnet.data.download.cache_dir``).
 
     Returns:
-        A :class:`Dataset` with ``x`` float32 ``(N, 40)`` (standardised by the package, over all
-        5,000 signals), labels int32 0..9 and class names "0".."9".
+        A [`Dataset`][jaxnet.data.dataset.Dataset] with ``x`` float32 ``(N, 40)`` (standardised
+        by the package, over all 5,000 signals), labels int32 0..9 and class names "0".."9".
     """
     path = cache_dir(data_dir) / "mnist1d" / FILE_NAME
     remove_stale_parts(path.parent, [FILE_NAME])

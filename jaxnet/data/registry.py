@@ -51,7 +51,7 @@ def load(
             ``noise`` and ``seed`` for the 2-D toy sets.
 
     Returns:
-        A :class:`Dataset`.
+        A [`Dataset`][jaxnet.data.dataset.Dataset].
 
     Raises:
         ValueError: for an unknown name (the message lists the known ones).

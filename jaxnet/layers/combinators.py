@@ -1,7 +1,7 @@
 """Combinators: a residual connection around a block, and branches whose outputs are merged.
 
-Both are containers, like :class:`~jaxnet.layers.sequential.Sequential`, and name, key,
-initialise and apply the layers inside by the same rule (:mod:`jaxnet.layers.containers`): their
+Both are containers, like [`Sequential`][jaxnet.layers.sequential.Sequential], and name, key,
+initialise and apply the layers inside by the same rule (``jaxnet.layers.containers``): their
 kind and a per-kind count, or their own ``name``; their parameters sit under those names, each
 one's key is the container's key folded with its name, and errors inside them start with their
 name. Several inputs and several outputs are pytrees (tuples or dicts) of arrays.

@@ -1,12 +1,12 @@
 """What every container shares: how it names, keys, initialises and applies the layers inside.
 
-Containers (:class:`~jaxnet.layers.sequential.Sequential`, and the combinators
-:class:`~jaxnet.layers.combinators.Residual` and :class:`~jaxnet.layers.combinators.Parallel`)
-hold layers under names. One rule for all of them: a layer is named by its own ``name``, else by
-its kind and a per-kind count (``dense_0``, ``dense_1``...); its entries of ``params`` and ``state``
-sit under that name; its key is the container's key folded with a hash of the name; and a
-LayerError raised inside it starts with the name. Plain functions ``x -> y`` become
-:class:`~jaxnet.layers.activation.Activation` layers.
+Containers ([`Sequential`][jaxnet.layers.sequential.Sequential], and the combinators
+[`Residual`][jaxnet.layers.combinators.Residual] and
+[`Parallel`][jaxnet.layers.combinators.Parallel]) hold layers under names. One rule for all of
+them: a layer is named by its own ``name``, else by its kind and a per-kind count (``dense_0``,
+``dense_1``...); its entries of ``params`` and ``state`` sit under that name; its key is the
+container's key folded with a hash of the name; and a LayerError raised inside it starts with the
+name. Plain functions ``x -> y`` become [`Activation`][jaxnet.layers.activation.Activation] layers.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both are one N-dimensional convolution (``jax.lax.conv_general_dilated``) fixed to one or two
 spatial axes. Sizes per axis, paddings and the check that a window fits are
-:mod:`jaxnet.layers.windows`'s, shared with pooling.
+``jaxnet.layers.windows``'s, shared with pooling.
 """
 
 from __future__ import annotations

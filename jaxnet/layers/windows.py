@@ -87,7 +87,7 @@ def check_window_fits(spatial_shape: Sequence[int], window: Sequence[int], paddi
     Args:
         spatial_shape: the input's spatial sizes, e.g. ``(length,)`` or ``(height, width)``.
         window: the window's extent on each axis, dilation included: ``(k - 1) * d + 1``.
-        padding: as returned by :func:`pads`. "SAME" always fits.
+        padding: as returned by ``pads``. "SAME" always fits.
     """
     if padding == "SAME":
         return

@@ -28,8 +28,8 @@ from jaxnet.validation import finite_data, nonnegative_number, positive_int
 def check_fit_args(*, epochs, batch_size, n_examples: int, patience, min_delta, epsilon,
                    checkpoint_every, restore_best=False, validation=False,
                    evaluate_train=False) -> Settings:
-    """The arguments of ``fit`` and ``sweep`` that shape the loop, checked, as :class:`Settings`
-    of Python numbers."""
+    """The arguments of ``fit`` and ``sweep`` that shape the loop, checked, as ``Settings`` of
+    Python numbers."""
     batch_size = positive_int(batch_size, "batch_size")
     if batch_size > n_examples:
         raise ValueError(
