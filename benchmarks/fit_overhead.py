@@ -41,7 +41,8 @@ from peers.networks import NETWORKS, synthetic_data  # noqa: E402
 
 import jaxnet as jn  # noqa: E402
 from jaxnet.training.epoch import Plan, batch_order, key_seed, scanned_epoch  # noqa: E402
-from jaxnet.training.hyperparams import as_arguments, hyperparameters  # noqa: E402
+from jaxnet.training.group import Trial, example_step  # noqa: E402
+from jaxnet.training.hyperparams import as_arguments, fit_recipe  # noqa: E402
 from jaxnet.training.run_state import start_run  # noqa: E402
 
 
@@ -109,8 +110,9 @@ def main(argv=None) -> dict:
     objective, params, state, optimizer, (x, y) = jaxnet_fit._setup(net, data, 0)
     key = jax.random.key(1)
     opt_state = optimizer.init(params)
-    structure, values = hyperparameters(objective, optimizer, None)
-    plan, values = Plan(structure, count=1, side=1), as_arguments(values)
+    trial = Trial(objective, optimizer, params, state, key)
+    recipe, numbers = fit_recipe(objective, optimizer, example_step(trial, x, y, net.batch_size))
+    plan, values = Plan(recipe, count=1, side=1), (as_arguments(numbers), None)
 
     def epoch(run, x, y, order):
         return scanned_epoch(plan, values, run, x, y, order)

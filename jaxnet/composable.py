@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import pytrees
+
 # Binding strength of an expression's outermost operator, to parenthesise operands in reprs.
 _SUM, _PRODUCT, _ATOM = 0, 1, 2
 
@@ -32,13 +34,21 @@ class Composable:
     traced ones included), ``a + b``, ``a - b``, ``c * a``, ``a * c``, ``a / c`` and ``-a`` are
     Composables computing the same arithmetic on the results of the same call.
 
+    A Composable is a pytree whose leaves are its numbers (the scalars of its compositions, a
+    penalty's strength): ``jax.jit`` takes them as arguments, so ``0.1 * mae`` and ``0.2 * mae``
+    share one compilation. Its functions stay in the structure (see :mod:`jaxnet.pytrees`).
+
     Args:
-        fn: the function to wrap; its ``__name__``, ``__doc__`` and signature carry over.
+        fn: the function to wrap; its ``__name__``, ``__doc__`` and signature carry over. None
+            for a composition, which computes from its ``parts``.
         name: how the function shows in reprs of compositions; ``fn.__name__`` by default.
         precedence: how tightly the outermost operator in ``name`` binds, so that reprs of
             compositions put parentheses where needed; set by the operators.
         parts: the Composables a composition computes from, in order; set by the operators
             (see ``jaxnet.composable.atoms``).
+        op: the operator of a composition (``"+"``, ``"-"``, ``"c*"``, ``"*c"``, ``"/"``,
+            ``"neg"``); set by the operators.
+        scalar: the number of a scaled composition.
 
     Example:
         >>> import jax.numpy as jnp
@@ -52,17 +62,15 @@ class Composable:
         Array(12., dtype=float32, weak_type=True)
     """
 
-    # Names and docstrings only describe the function: hyperparameter splitting ignores them, so
-    # that l2(1e-3) and l2(1e-2) have one structure (jaxnet.training.hyperparams).
-    __cosmetic__ = ("name", "__name__", "__qualname__", "__doc__", "precedence")
-
-    fn: Callable[..., Any]
+    fn: Callable[..., Any] | None
     name: str | None = None
     precedence: int = dataclasses.field(default=_ATOM, repr=False, compare=False)
     parts: tuple[Composable, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    op: str | None = dataclasses.field(default=None, repr=False)
+    scalar: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        if not callable(self.fn):
+        if self.op is None and not callable(self.fn):
             raise TypeError(f"Composable wraps a function, got {self.fn!r}")
         # Frozen, so set the wrapper attributes the way dataclasses do for their own fields.
         for attribute in functools.WRAPPER_ASSIGNMENTS:
@@ -76,7 +84,9 @@ class Composable:
             object.__setattr__(self, "__qualname__", self.name)
 
     def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
+        if self.op is None:
+            return self.fn(*args, **kwargs)
+        return _OPERATORS[self.op](self.scalar, *(part(*args, **kwargs) for part in self.parts))
 
     def __repr__(self) -> str:
         return self.name
@@ -87,7 +97,7 @@ class Composable:
         if not callable(other):
             return NotImplemented
         other = _as_composable(other)
-        return _combine(lambda x, y: x + y, f"{self} + {other}", _SUM, self, other)
+        return _combine("+", f"{self} + {other}", _SUM, (self, other))
 
     def __radd__(self, other):
         if _is_zero(other):
@@ -101,7 +111,7 @@ class Composable:
             return NotImplemented
         other = _as_composable(other)
         name = f"{self} - {_wrap(other, _PRODUCT)}"
-        return _combine(lambda x, y: x - y, name, _SUM, self, other)
+        return _combine("-", name, _SUM, (self, other))
 
     def __rsub__(self, other):
         if not callable(other):
@@ -111,33 +121,42 @@ class Composable:
     def __mul__(self, scalar):
         if not _is_scalar(scalar):
             return NotImplemented
-        name = f"{_wrap(self, _PRODUCT)} * {scalar}"
-        return _combine(lambda x: x * scalar, name, _PRODUCT, self)
+        return _combine("*c", f"{_wrap(self, _PRODUCT)} * {scalar}", _PRODUCT, (self,), scalar)
 
     def __rmul__(self, scalar):
         if not _is_scalar(scalar):
             return NotImplemented
-        name = f"{scalar} * {_wrap(self, _PRODUCT)}"
-        return _combine(lambda x: scalar * x, name, _PRODUCT, self)
+        return _combine("c*", f"{scalar} * {_wrap(self, _PRODUCT)}", _PRODUCT, (self,), scalar)
 
     def __truediv__(self, scalar):
         if not _is_scalar(scalar):
             return NotImplemented
-        name = f"{_wrap(self, _PRODUCT)} / {scalar}"
-        return _combine(lambda x: x / scalar, name, _PRODUCT, self)
+        return _combine("/", f"{_wrap(self, _PRODUCT)} / {scalar}", _PRODUCT, (self,), scalar)
 
     def __neg__(self):
-        return _combine(lambda x: -x, f"-{_wrap(self, _ATOM)}", _PRODUCT, self)
+        return _combine("neg", f"-{_wrap(self, _ATOM)}", _PRODUCT, (self,))
 
 
-def _combine(op: Callable, name: str, precedence: int, *parts: Composable) -> Composable:
+_OPERATORS = {
+    "+": lambda _, a, b: a + b,
+    "-": lambda _, a, b: a - b,
+    "c*": lambda c, a: c * a,
+    "*c": lambda c, a: a * c,
+    "/": lambda c, a: a / c,
+    "neg": lambda _, a: -a,
+}
+
+
+def _combine(op: str, name: str, precedence: int, parts: tuple[Composable, ...],
+             scalar: Any = None) -> Composable:
     """The Composable that applies ``op`` to the results of ``parts`` called on the same args."""
+    return Composable(None, name=name, precedence=precedence, parts=parts, op=op, scalar=scalar)
 
-    def combined(*args, **kwargs):
-        return op(*(part(*args, **kwargs) for part in parts))
 
-    combined.__doc__ = f"The function ``{name}``, called with the arguments of its parts."
-    return Composable(combined, name=name, precedence=precedence, parts=parts)
+# Names, docstrings and the other attributes copied from the function only describe it.
+pytrees.register(Composable, lambda c: ("fn", "parts", "op", "scalar", "name", "precedence",
+                                        *functools.WRAPPER_ASSIGNMENTS, "__wrapped__"),
+                 cosmetic=("name", "precedence", *functools.WRAPPER_ASSIGNMENTS, "__wrapped__"))
 
 
 def atoms(fn: Callable) -> tuple[Callable, ...]:

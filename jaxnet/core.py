@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
+import numbers
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from jaxnet import pytrees
 
 PyTree = Any
 Params = dict[str, Any]
@@ -58,6 +64,12 @@ class Layer:
     """
 
     multi_input: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        # Every layer is a pytree whose floats (rates, epsilons, momenta) are its leaves, so
+        # jax.jit takes them as arguments and jax.vmap sweeps them (see jaxnet.pytrees).
+        super().__init_subclass__(**kwargs)
+        pytrees.register(cls, pytrees.dataclass_fields)
 
     def __new__(cls, *args, **kwargs):
         del args, kwargs
@@ -100,11 +112,53 @@ def shape_of(x: Any) -> Any:
     """The abstract value (shape and dtype) of an array, a ShapeDtypeStruct or a NumPy array.
 
     For a pytree of them (a tuple, list or dict of inputs), the same pytree of abstract values.
+    A nested list of numbers is one array, as NumPy reads it (``numbers_as_array``).
     """
     return jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype if hasattr(a, "dtype") else np.float32),
-        x,
+        numbers_as_array(x),
     )
+
+
+def numbers_as_array(x: Any) -> Any:
+    """``x``, with a (nested) list or tuple of numbers read as one array, as NumPy reads it.
+
+    So ``[[0.0, 1.0], [2.0, 3.0]]`` is inputs of shape ``(2, 2)``, where JAX would see a pytree of
+    four scalars. Arrays, and pytrees of arrays (the several inputs of a ``multi_input`` layer),
+    are returned as they are.
+    """
+    if isinstance(x, (list, tuple)) and all(
+        isinstance(leaf, numbers.Number) for leaf in jax.tree.leaves(x)
+    ):
+        return jnp.asarray(x)
+    return x
+
+
+def float_input(x: Any, dtype: Any) -> jax.Array:
+    """``x`` as an array for a layer that computes in floating point.
+
+    Integer and boolean inputs (uint8 images, 0/1 features, lists of ints) are cast to ``dtype``,
+    the dtype of the layer's parameters, as Keras and Flax (by promotion) do; their values are not
+    rescaled. Floating-point inputs are returned as they are.
+    """
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(dtype)
+
+
+def input_features(shape: tuple[int, ...], layout: str) -> int:
+    """The size of the last axis of inputs of ``shape``, the features a layer's kernel reads.
+
+    Raises:
+        ShapeError: the size is 0 (a Reshape or a slice left nothing): a kernel over no features
+            has nothing to learn, and initializers scaled by the fan-in would divide by it.
+    """
+    features = shape[-1]
+    if features == 0:
+        raise ShapeError(
+            f"expected inputs of shape {layout} with at least one feature on the last axis, got "
+            f"shape {tuple(shape)}"
+        )
+    return features
 
 
 def is_one_array(x: Any) -> bool:
@@ -194,6 +248,47 @@ def missing_entry_error(what: str, entry: str, detail: str) -> LayerError:
     return LayerError(
         f"{what} {verb} no entry {entry!r} {detail}; were the {what} built by another model?"
     )
+
+
+def check_fits_in_memory(tree: PyTree, what: str = "its parameters and state") -> None:
+    """Raises a LayerError when arrays of the shapes in ``tree`` need more bytes than the default
+    device can hold, so that an oversized layer fails before XLA tries to allocate it.
+
+    What a device can hold is its allocator's limit less what is in use
+    (``memory_stats()``, on GPUs and TPUs), or else the machine's physical memory (CPUs). Shapes
+    only: ``tree`` is what ``jax.eval_shape`` gives for ``init``, so nothing is allocated.
+    """
+    needed = sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize
+                 for leaf in jax.tree.leaves(tree))
+    available, where = _device_memory()
+    if available is not None and needed > available:
+        raise LayerError(
+            f"{what} need {_bytes_text(needed)} ({needed:,} bytes), more than {where} "
+            f"({_bytes_text(available)}); "
+            "make the layer smaller, or its inputs narrower"
+        )
+
+
+def _device_memory() -> tuple[int | None, str]:
+    """The bytes the default device can still hold (None when unknown), and where, in words."""
+    device = jax.devices()[0]
+    stats = device.memory_stats()
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"{device} has free"
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory"
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None, ""
+
+
+def _bytes_text(count: int) -> str:
+    """``count`` bytes for people, e.g. ``4.0 TB``."""
+    size, unit = float(count), "bytes"
+    for prefix in ("kB", "MB", "GB", "TB", "PB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, prefix
+    return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def count_params(tree: PyTree) -> int:

@@ -25,6 +25,7 @@ passes unchecked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,16 +60,7 @@ def l1(strength: float = 1.0, where: Where = None) -> Composable:
         Array(1.5, dtype=float32)
     """
     nonnegative_number(strength, "l1 strength")
-    select = _selector(where)
-
-    def penalty(params: PyTree) -> jax.Array:
-        # w * sign(w) is |w|; stopping the gradient through sign makes the derivative sign(w),
-        # 0 at w = 0, where jnp.abs's derivative is 1.
-        return strength * sum(
-            jnp.sum(w * jax.lax.stop_gradient(jnp.sign(w))) for w in select(params)
-        )
-
-    return Composable(penalty, name=_describe("l1", (strength,), where))
+    return _penalty("l1", strength, where)
 
 
 def l2(strength: float = 1.0, where: Where = None) -> Composable:
@@ -92,12 +84,7 @@ def l2(strength: float = 1.0, where: Where = None) -> Composable:
         Array(1.25, dtype=float32)
     """
     nonnegative_number(strength, "l2 strength")
-    select = _selector(where)
-
-    def penalty(params: PyTree) -> jax.Array:
-        return strength * 0.5 * optax.tree_utils.tree_norm(select(params), squared=True)
-
-    return Composable(penalty, name=_describe("l2", (strength,), where))
+    return _penalty("l2", strength, where)
 
 
 def elastic_net(l1_strength: float, l2_strength: float, where: Where = None) -> Composable:
@@ -122,7 +109,34 @@ def elastic_net(l1_strength: float, l2_strength: float, where: Where = None) -> 
     nonnegative_number(l1_strength, "elastic_net l1_strength")
     nonnegative_number(l2_strength, "elastic_net l2_strength")
     both = l1(l1_strength, where) + l2(l2_strength, where)
-    return Composable(both, name=_describe("elastic_net", (l1_strength, l2_strength), where))
+    return dataclasses.replace(both, name=_describe("elastic_net", (l1_strength, l2_strength),
+                                                    where))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    """A penalty of strength 1 on the leaves ``where`` selects: ``sum |w|`` (l1) or
+    ``1/2 sum w^2`` (l2). A frozen dataclass, so that equal penalties share one structure."""
+
+    kind: str
+    where: Any
+
+    def __call__(self, params: PyTree) -> jax.Array:
+        selected = _selector(self.where)(params)
+        if self.kind == "l1":
+            # w * sign(w) is |w|; stopping the gradient through sign makes the derivative
+            # sign(w), 0 at w = 0, where jnp.abs's derivative is 1.
+            return sum(jnp.sum(w * jax.lax.stop_gradient(jnp.sign(w))) for w in selected)
+        return 0.5 * optax.tree_utils.tree_norm(selected, squared=True)
+
+
+def _penalty(kind: str, strength: Any, where: Where) -> Composable:
+    """``strength`` times the unit penalty: the strength is the scalar of a composition, a leaf
+    of the penalty's pytree."""
+    _acceptor(where)  # a bad where is refused now, not at the first call
+    name = _describe(kind, (strength,), where)
+    unit = Composable(_Unit(kind, tuple(where) if isinstance(where, list) else where), name=kind)
+    return Composable(None, name=name, parts=(unit,), op="c*", scalar=strength)
 
 
 def _selector(where: Where) -> Callable[[PyTree], list[jax.Array]]:

@@ -18,7 +18,8 @@ from jaxnet.training.epoch import (
     runs_on_host,
     scanned_epoch,
 )
-from jaxnet.training.hyperparams import as_arguments, hyperparameters
+from jaxnet.training.group import Trial, example_step
+from jaxnet.training.hyperparams import as_arguments, fit_recipe
 from jaxnet.training.run_state import start_run
 
 
@@ -51,10 +52,11 @@ def test_the_stepwise_epoch_equals_the_scanned_epoch(guarded):
                               stopping=None)
     runs = jax.tree.map(lambda a: a[None], run)  # one configuration
     orders = batch_order(key_seed(key), 0, x.shape[0], 16)[None]
-    structure, values = hyperparameters(objective, optimizer, None)
-    plan = Plan(structure, count=1, side=1, guarded=guarded)
-    scanned = scanned_epoch(plan, as_arguments(values), runs, x, y, orders)
-    stepped = begin_host_epoch(plan, as_arguments(values), runs, x, y, orders)()
+    trial = Trial(objective, optimizer, params, state, key)
+    recipe, numbers = fit_recipe(objective, optimizer, example_step(trial, x, y, 16))
+    plan, values = Plan(recipe, count=1, side=1, guarded=guarded), (as_arguments(numbers), None)
+    scanned = scanned_epoch(plan, values, runs, x, y, orders)
+    stepped = begin_host_epoch(plan, values, runs, x, y, orders)()
     assert jax.tree.structure(scanned) == jax.tree.structure(stepped)
     scanned, stepped = ((dataclasses.replace(r, key=jax.random.key_data(r.key)), *rest)
                         for r, *rest in (scanned, stepped))

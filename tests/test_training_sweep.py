@@ -1,11 +1,13 @@
 """jn.sweep: each configuration equals its own fit; early stopping per configuration; errors."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import chex
 import jax
@@ -70,8 +72,13 @@ def test_hidden_widths_each_train_exactly_the_narrow_model():
         assert_close(result.params[index], alone.params)
 
 
+# A structure's loss is traced twice: abstractly (the check that its numbers trace), then by
+# its one compiled epoch. A compilation per configuration would trace it once more each.
+TRACES_PER_STRUCTURE = 2
+
+
 def test_the_configurations_compile_once():
-    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=TRACES_PER_STRUCTURE)
     configs = [{"lr": lr, "loss": loss} for lr in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)]
     jn.sweep(setup, configs, DATA, epochs=2, batch_size=64, verbose=False)
 
@@ -137,16 +144,51 @@ def test_zipped_needs_lists_of_one_length():
         jn.zipped(lr=[0.1, 0.2], l2=[0.0])
 
 
-def test_fit_compiles_once_for_optimizers_of_one_kind_with_other_rates():
-    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+def test_fit_compiles_once_for_optimizers_whose_rates_live_in_their_state():
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=TRACES_PER_STRUCTURE)
     for lr in (1e-3, 1e-2, 1e-1):
         trial = setup(lr=lr, loss=loss)
-        jn.fit(trial.objective, trial.params, trial.state, optax.adam(lr), DATA, epochs=1,
-               batch_size=64, key=trial.key, verbose=False)
+        optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=lr)
+        result = jn.fit(trial.objective, trial.params, trial.state, optimizer, DATA, epochs=1,
+                        batch_size=64, key=trial.key, verbose=False)
+        np.testing.assert_allclose(result.opt_state.hyperparams["learning_rate"], lr)
+
+
+def test_fit_says_when_an_optimizer_compiles_again_for_other_numbers():
+    trial = setup()
+    for lr, expected in ((1e-3, None), (2e-3, "differs from one compiled before only in its "
+                                              "numbers.*inject_hyperparams")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            jn.fit(trial.objective, trial.params, trial.state, optax.adam(lr), DATA, epochs=1,
+                   batch_size=64, key=trial.key, verbose=False)
+        messages = [str(w.message) for w in caught]
+        assert (expected is None) == (not any(re.search(expected or "$^", m)
+                                              for m in messages)), messages
+
+
+def test_a_number_used_in_python_is_a_constant_named_in_a_warning():
+    def gated(rate):
+        def gate(x):
+            return x if rate > 0.5 else -x  # Python control flow on the number
+        model = jn.Sequential([jn.Dense(3), gate])
+        params, state = model.init(jax.random.key(0), DATA[0][:1])
+        objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+        return jn.Trial(objective, optax.sgd(0.1), params, state, jax.random.key(1))
+
+    with pytest.warns(UserWarning, match="configuration's 'rate' is used in Python code"):
+        result = jn.sweep(gated, jn.grid(rate=[0.2, 0.8]), DATA, epochs=1, batch_size=64,
+                          verbose=False)
+    assert result.stop_reasons == ["epochs", "epochs"]
+    for index, rate in enumerate((0.2, 0.8)):
+        trial = gated(rate)
+        alone = jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA,
+                       epochs=1, batch_size=64, key=trial.key, verbose=False)
+        assert_close(result.params[index], alone.params)
 
 
 def test_penalty_strengths_and_where_share_one_compilation():
-    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=1)
+    loss = chex.assert_max_traces(jn.losses.softmax_cross_entropy, n=TRACES_PER_STRUCTURE)
 
     def penalized(l2):
         trial = setup(loss=loss)

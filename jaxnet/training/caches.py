@@ -116,8 +116,12 @@ def signature(tree: Any) -> tuple:
 
 # Each key's words, read to the host once (key_seed).
 KEY_WORDS = IdentityCache()
-# Objects split into their structure and numbers (hyperparams.split).
-SPLITS = IdentityCache()
+# Optimizers with the computation their update traces to, per parameter shapes
+# (hyperparams.optimizer_in_structure), and the last computation seen of each kind.
+OPTIMIZERS = IdentityCache()
+OPTIMIZER_KINDS = Cache()
+# Recipes whose numbers were found to trace (hyperparams.traceable).
+TRACEABLE = Cache()
 # Whether a model convolves, by model and shapes (epoch.runs_on_host).
 CONVOLVES = Cache()
 # Data found valid, by the ids of the data's arrays (held weakly, to tell a reused id) and the

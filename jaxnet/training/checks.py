@@ -9,6 +9,7 @@ nothing twice.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -16,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet.core import shape_of
+from jaxnet.core import LayerError, is_one_array, numbers_as_array, shape_of
 from jaxnet.training import caches
 from jaxnet.training.caches import signature
-from jaxnet.training.hyperparams import split
+from jaxnet.training.hyperparams import optimizer_in_structure
 from jaxnet.training.objective import Objective
 from jaxnet.training.run_state import Params, Settings, State
 from jaxnet.validation import finite_data, nonnegative_number, positive_int
@@ -73,17 +74,17 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
                what: str) -> tuple[jax.Array, jax.Array]:
     """``data`` as device arrays ``(x, y)``, checked against the model and its loss.
 
-    Checks: a pair of arrays (or, for models with several inputs or outputs, pytrees of arrays)
-    with the same number (>= 1) of examples on their first axis; no NaN or infinite value in
-    the inputs or in float targets; the parameters fit the model for inputs like ``x``; labels lie
-    in the range the loss accepts. Each failure is a ValueError (TypeError for a wrong kind of
-    argument) that names ``what``.
+    Checks: a pair of arrays (or, for models with several inputs or outputs, pytrees of arrays;
+    nested lists of numbers are read as arrays, as NumPy reads them) with the same number (>= 1)
+    of examples on their first axis; no NaN or infinite value in the inputs or in float targets;
+    the parameters fit the model for inputs like ``x``; labels lie in the range the loss accepts.
+    Each failure is a ValueError (TypeError for a wrong kind of argument) that names ``what``.
     """
     x, y = _pair(data, what)
     key = _remembered(objective, params, state, x, y, what)
     if key is not None and key in caches.CHECKED_DATA.entries:
         return x, y
-    x, y = jax.tree.map(jnp.asarray, (x, y))
+    x, y = jax.tree.map(jnp.asarray, (numbers_as_array(x), numbers_as_array(y)))
     shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves((x, y))]
     if not shapes or any(not shape for shape in shapes) or len({s[0] for s in shapes}) > 1:
         raise ValueError(
@@ -98,7 +99,11 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
         for path, leaf in jax.tree.leaves_with_path(part):
             finite_data(leaf, f"{what} {name}{jax.tree_util.keystr(path)}")
     example = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), x)
-    check_params(objective, params, state, example)
+    try:
+        check_params(objective, params, state, example, what)
+    except ValueError:
+        _check_not_swapped(x, y, what)
+        raise
     out = jax.eval_shape(
         lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state, example
     )
@@ -145,21 +150,53 @@ def _remembered(objective, params, state, x, y, what) -> tuple | None:
     return key
 
 
-def check_params(objective: Objective, params: Params, state: State, example: Any) -> None:
+def check_params(objective: Objective, params: Params, state: State, example: Any,
+                 what: str = "data") -> None:
     """Raises a ValueError naming the entry when ``params`` or ``state`` do not have the
-    structure and shapes that the model's ``init`` gives for inputs like ``example``."""
-    expected = jax.eval_shape(
-        lambda spec: objective.model.init(jax.random.key(0), spec), shape_of(example)
-    )
-    for what, tree, want in (("params", params, expected[0]), ("state", state, expected[1])):
-        _compare(what, tree, want)
+    structure and shapes that the model's ``init`` gives for inputs like ``example``.
+
+    When they are what ``init`` gives for inputs of another shape (found by trying the sizes of
+    the entries that differ as the examples' last axis, or as their only one), the message blames
+    the inputs of ``what`` instead, with the shape the parameters were made for.
+    """
+    try:
+        expected = _made_by_init(objective.model, example)
+    except LayerError as error:
+        given = jax.tree.map(lambda a: tuple(a.shape[1:]), example)
+        raise type(error)(
+            f"{what}: x holds examples of shape {given}, which the model cannot take: {error}"
+        ) from None
+    pairs = (("params", params, expected[0]), ("state", state, expected[1]))
+    for name, tree, want in pairs:
+        _compare_entries(name, tree, want)
+    for name, tree, want in pairs:
+        shapes = {jax.tree_util.keystr(path): tuple(np.shape(leaf))
+                  for path, leaf in jax.tree.leaves_with_path(tree)}
+        for path, leaf in jax.tree.leaves_with_path(want):
+            entry = f"{name}{jax.tree_util.keystr(path)}"
+            got = shapes[jax.tree_util.keystr(path)]
+            if got == leaf.shape:
+                continue
+            made_for = _inputs_made_for(objective.model, (params, state), expected, example)
+            if made_for is not None:
+                raise ValueError(_wrong_inputs(what, example.shape[1:], made_for,
+                                               f"{entry} has shape {got}"))
+            raise ValueError(
+                f"{entry} has shape {got}, but the model makes {tuple(leaf.shape)} for these "
+                "inputs; were they made by model.init of another model?"
+            )
 
 
-def _compare(what: str, tree: Any, expected: Any) -> None:
-    got = {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree.leaves_with_path(tree)}
-    want = {jax.tree_util.keystr(path): leaf
-            for path, leaf in jax.tree.leaves_with_path(expected)}
-    missing, unknown = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+def _made_by_init(model: Any, example: Any) -> tuple[Any, Any]:
+    """The shapes of the parameters and state that ``model.init`` makes for ``example``."""
+    return jax.eval_shape(lambda spec: model.init(jax.random.key(0), spec), shape_of(example))
+
+
+def _compare_entries(what: str, tree: Any, expected: Any) -> None:
+    """Raises a ValueError when ``tree`` lacks entries of ``expected`` or has others."""
+    got = {jax.tree_util.keystr(path) for path, _ in jax.tree.leaves_with_path(tree)}
+    want = {jax.tree_util.keystr(path) for path, _ in jax.tree.leaves_with_path(expected)}
+    missing, unknown = sorted(want - got), sorted(got - want)
     if missing or unknown:
         parts = []
         if missing:
@@ -172,13 +209,60 @@ def _compare(what: str, tree: Any, expected: Any) -> None:
             f"{what} do not fit the model: {'; '.join(parts)}; were they made by model.init of "
             "this model?"
         )
-    for path, leaf in want.items():
-        if np.shape(got[path]) != leaf.shape:
-            raise ValueError(
-                f"{what}{path} has shape {tuple(np.shape(got[path]))}, but the model makes "
-                f"{tuple(leaf.shape)} for these inputs; were they made by model.init of another "
-                "model?"
-            )
+
+
+def _inputs_made_for(model: Any, given: Any, made: Any, example: Any) -> tuple[int, ...] | None:
+    """The shape of one example for which ``model.init`` makes exactly the shapes of ``given``
+    (parameters and state), where it made ``made`` for ``example``; None if none is found.
+
+    Tried: each size of the entries that differ, as the examples' only axis, then as their last
+    axis (the input width that a first Dense or Conv layer's kernel tells).
+    """
+    if not is_one_array(example):
+        return None
+    structure = jax.tree.structure(given)
+    shapes = [tuple(np.shape(leaf)) for leaf in jax.tree.leaves(given)]
+    sizes = sorted({size for shape, leaf in zip(shapes, jax.tree.leaves(made))
+                    if shape != leaf.shape for size in shape})
+    rest = tuple(example.shape[1:-1])
+    candidates = [(size,) for size in sizes] + [(*rest, size) for size in sizes]
+    for shape in dict.fromkeys(candidates):
+        try:
+            made = _made_by_init(model, jax.ShapeDtypeStruct((1, *shape), example.dtype))
+        except (LayerError, TypeError):
+            continue
+        if jax.tree.structure(made) == structure and \
+                [leaf.shape for leaf in jax.tree.leaves(made)] == shapes:
+            return shape
+    return None
+
+
+def _wrong_inputs(what: str, given: tuple, made_for: tuple, entry: str) -> str:
+    """The message for inputs of another shape than the parameters were made for."""
+    message = (
+        f"{what}: x holds examples of shape {given}, but the parameters were made by model.init "
+        f"for examples of shape {made_for} ({entry}); "
+    )
+    if made_for == (math.prod(given),):
+        return message + (
+            f"the {'*'.join(map(str, given))} = {made_for[0]} values of each example fit as one "
+            "row: put jn.Flatten() first in the model, or pass x.reshape(len(x), -1)"
+        )
+    return message + "pass inputs of that shape, or make the parameters with model.init on " \
+        "inputs like x"
+
+
+def _check_not_swapped(x: Any, y: Any, what: str) -> None:
+    """Raises a ValueError saying so when ``x`` looks like labels and ``y`` like inputs."""
+    if not (is_one_array(x) and is_one_array(y)):
+        return
+    if x.ndim == 1 and jnp.issubdtype(x.dtype, jnp.integer) and y.ndim >= 2 \
+            and jnp.issubdtype(y.dtype, jnp.floating):
+        raise ValueError(
+            f"{what}: x and y look swapped: x holds integers of shape {tuple(x.shape)}, like "
+            f"labels, and y floats of shape {tuple(y.shape)}, like inputs; pass (inputs, "
+            "targets)"
+        ) from None
 
 
 def _check_targets(objective: Objective, pred_shape: tuple, y: jax.Array, what: str) -> None:
@@ -197,8 +281,7 @@ def check_opt_state(optimizer: Any, params: Params, opt_state: Any) -> None:
     A structure found right is remembered: a loop that passes each call's state to the next
     checks it once.
     """
-    skeleton, values = split(optimizer)
-    key = (skeleton, tuple(float(v) for v in values), signature(params), signature(opt_state))
+    key = (optimizer_in_structure(optimizer, params), signature(params), signature(opt_state))
     if key in caches.OPT_STATES.entries:
         return
     expected = jax.eval_shape(optimizer.init, params)

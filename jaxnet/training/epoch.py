@@ -32,7 +32,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.training import caches
-from jaxnet.training.hyperparams import Structure, build
 from jaxnet.training.placement import DataParallel
 from jaxnet.training.run_state import RUNNING, RunState
 from jaxnet.training.step import Carry, end_epoch, start_carry, step
@@ -79,15 +78,15 @@ class Plan:
     """What a compiled epoch of a group is built from (hashable: a static argument of jit).
 
     Attributes:
-        structure: the objective's, optimizer's and epsilon's structure (their numbers are
-            arguments; see :mod:`jaxnet.training.hyperparams`).
+        recipe: what builds the objective and optimizer from the numbers, which are arguments
+            (see :mod:`jaxnet.training.hyperparams`).
         count: configurations in the group (padding included).
         side: how many run side by side: None for all (``vmap``), else ``lax.map`` in batches.
         guarded: the per-step guard.
         placement: split each batch over a mesh (data parallelism), or None.
     """
 
-    structure: Structure
+    recipe: Any
     count: int
     side: int | None
     guarded: bool = False
@@ -137,8 +136,8 @@ def _kept_if_stopped(plan: Plan, start: RunState, new: RunState) -> RunState:
 def scanned_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any, orders: jax.Array):
     """Every configuration's epoch, each one ``lax.scan`` over its batches."""
     def one(values, run, order):
-        objective, optimizer, epsilon = build(plan.structure, values)
-        body = functools.partial(step, objective, optimizer, epsilon, plan.guarded)
+        objective, optimizer = plan.recipe.build(values[0])
+        body = functools.partial(step, objective, optimizer, values[1], plan.guarded)
         keys = step_keys(run.key, run.epoch, order.shape[0])
         if plan.side == 1:
             # One configuration at a time: its epoch's batches are gathered into one copy.
@@ -176,8 +175,8 @@ def _host_start(plan: Plan, runs: RunState, orders: jax.Array) -> tuple[Carry, j
 def _host_step(plan: Plan, values: Any, carry: Carry, x: Any, y: Any, orders: jax.Array,
                keys: jax.Array, index: jax.Array):
     def one(values, carry, order, keys):
-        objective, optimizer, epsilon = build(plan.structure, values)
-        return step(objective, optimizer, epsilon, plan.guarded, carry,
+        objective, optimizer = plan.recipe.build(values[0])
+        return step(objective, optimizer, values[1], plan.guarded, carry,
                     (_batch(plan, x, y, order[index]), keys[index]))
 
     return over_configs(one, plan)(values, carry, orders, keys)

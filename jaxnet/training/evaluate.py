@@ -14,7 +14,7 @@ from jax.sharding import Mesh
 from jaxnet.training import caches
 from jaxnet.training.checks import check_data, check_evaluation_args, examples_in
 from jaxnet.training.epoch import Plan, over_configs
-from jaxnet.training.hyperparams import as_arguments, build, hyperparameters
+from jaxnet.training.hyperparams import as_arguments
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import DataParallel, data_parallel
 from jaxnet.training.run_state import Batch, Metrics, Params, RunState, State
@@ -141,8 +141,8 @@ def evaluate(
 def evaluate_arrays(objective: Objective, params: Params, state: State, data: EvaluationData,
                     placement: DataParallel | None = None) -> Metrics:
     """`evaluate` on prepared data, without waiting for the result."""
-    structure, values = hyperparameters(objective)
-    return _evaluation(structure, data.chunk, placement, as_arguments(values), params, state,
+    leaves, treedef = jax.tree.flatten(objective)
+    return _evaluation(treedef, data.chunk, placement, as_arguments(leaves), params, state,
                        data.x, data.y, np.int32(data.n))
 
 
@@ -150,8 +150,8 @@ def evaluate_arrays(objective: Objective, params: Params, state: State, data: Ev
 # other numbers in the objective, and the number of real examples, are arguments.
 @caches.compiled
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _evaluation(structure, chunk, placement, values, params, state, x, y, n):
-    (objective,) = build(structure, values)
+def _evaluation(treedef, chunk, placement, leaves, params, state, x, y, n):
+    objective = jax.tree.unflatten(treedef, leaves)
     return _evaluate(objective, chunk, params, state, x, y, n, placement)
 
 
@@ -165,7 +165,7 @@ def evaluate_group(plan: Plan, values: Any, runs: RunState, data: EvaluationData
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _group_evaluation(plan, chunk, values, params, state, x, y, n):
     def one(values, params, state):
-        objective = build(plan.structure[:1], values[:1])[0]
+        objective = plan.recipe.build(values[0])[0]
         return _evaluate(objective, chunk, params, state, x, y, n, plan.placement)
 
     return over_configs(one, plan)(values, params, state)

@@ -15,7 +15,8 @@ from jax.sharding import Mesh
 
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
-from jaxnet.training.group import Trial, unstack
+from jaxnet.training.group import Trial, example_step, unstack
+from jaxnet.training.hyperparams import fit_recipe, init_optimizer
 from jaxnet.training.monitor import train
 from jaxnet.training.objective import Objective, objective_with
 from jaxnet.training.placement import data_parallel
@@ -150,9 +151,11 @@ def fit(
         check_opt_state(optimizer, params, opt_state)
     callbacks = check_callbacks(callbacks)
     trial = Trial(objective, optimizer, params, state, typed_key(key))
-    outcome = train([trial], x, y, validation, settings, epsilon=settings.epsilon,
-                    placement=data_parallel(mesh, mesh_axis),
-                    opt_states=None if opt_state is None else [opt_state],
+    example = example_step(trial, x, y, settings.batch_size)
+    recipe, numbers = fit_recipe(objective, optimizer, example)
+    opt_state = init_optimizer(optimizer, params) if opt_state is None else opt_state
+    outcome = train([trial], recipe, [numbers], x, y, validation, settings,
+                    placement=data_parallel(mesh, mesh_axis), opt_states=[opt_state],
                     checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
     (run,) = unstack(outcome.runs, 1)
     history, reason = outcome.histories[0], outcome.reasons[0]

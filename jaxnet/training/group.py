@@ -9,6 +9,7 @@ leading configuration axis, the data, and where each of them is placed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +18,12 @@ import numpy as np
 import optax
 
 from jaxnet.training import caches
-from jaxnet.training.epoch import Plan, batch_order, key_seed, runs_on_host
+from jaxnet.training.epoch import Plan, batch_order, key_seed, over_configs, runs_on_host
 from jaxnet.training.evaluate import EvaluationData, evaluation_data
-from jaxnet.training.hyperparams import as_arguments, hyperparameters, stacked
+from jaxnet.training.hyperparams import as_arguments, stacked
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import DataParallel
-from jaxnet.training.run_state import Params, RunState, Settings, State, start_run
-from jaxnet.training.step import init_optimizer
+from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,26 +82,32 @@ class Group:
                                                 settings.batch_size) for seed in self.seeds]))
 
 
-def make_group(trials: Sequence[Trial], x: Any, y: Any, validation: tuple | None,
-               settings: Settings, *, epsilon: float | None, side: int | None,
+def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, y: Any,
+               validation: tuple | None, settings: Settings, *, side: int | None,
                placement: DataParallel | None, split_configs: bool,
                opt_states: Sequence[Any] | None = None) -> tuple[Group, RunState]:
-    """The group of ``trials`` (of one structure) and its starting run states, stacked."""
+    """The group of ``trials`` (of one ``recipe``, with each configuration's ``numbers``) and
+    its starting run states, stacked."""
     count = len(trials)
     if placement is not None and split_configs:
         # Pad to a multiple of the devices with copies of the last configuration, whose
         # results are dropped.
-        trials = list(trials) + [trials[-1]] * (-count % placement.size)
-    numbers = [hyperparameters(t.objective, t.optimizer, epsilon) for t in trials]
-    structure = numbers[0][0]
-    values = (as_arguments(numbers[0][1]) if len(trials) == 1
-              else stacked([v for _, v in numbers]))
-    opt_states = opt_states or [init_optimizer(t.optimizer, t.params) for t in trials]
-    runs = _stack([dataclasses.replace(start_run(t.params, t.state, s, t.key), stopping=None)
-                   for t, s in zip(trials, opt_states)])
+        padding = -count % placement.size
+        trials, numbers = [*trials, *[trials[-1]] * padding], [*numbers, *[numbers[-1]] * padding]
+    if len(trials) == 1:
+        values = (as_arguments(numbers[0]), settings.epsilon)
+    else:
+        epsilon = None if settings.epsilon is None else np.full(len(trials), settings.epsilon,
+                                                                np.float32)
+        values = (stacked(numbers), epsilon)
     first = trials[0]
     batch_placement = None if split_configs else placement
-    plan = Plan(structure, len(trials), side, placement=batch_placement)
+    plan = Plan(recipe, len(trials), side, placement=batch_placement)
+    params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
+    opt_state = (_stack(opt_states) if opt_states is not None
+                 else _init_optimizers(plan, values, params))
+    zeros = np.zeros(len(trials), np.int32)
+    runs = RunState(params, state, opt_state, zeros, zeros, keys, zeros + RUNNING, None)
     if placement is not None:
         sharding = placement.split() if split_configs else None
         x, y = placement.put((x, y))
@@ -117,6 +123,25 @@ def make_group(trials: Sequence[Trial], x: Any, y: Any, validation: tuple | None
     group = Group(plan, host, first.objective, values, x, y, validation, train_set,
                   tuple(key_seed(t.key) for t in trials), count, placement, split_configs)
     return group, runs
+
+
+@caches.compiled
+@functools.partial(jax.jit, static_argnums=0)
+def _init_optimizers(plan: Plan, values: Any, params: Any) -> Any:
+    """Every configuration's ``optimizer.init(params)``, one compiled call per group."""
+    def one(values, params):
+        return plan.recipe.build(values[0])[1].init(params)
+
+    return over_configs(one, plan)(values, params)
+
+
+def example_step(trial: Trial, x: Any, y: Any, batch_size: int) -> tuple:
+    """``(params, state, batch, key)`` of one step of ``trial``, the batch's shapes only: what
+    :func:`~jaxnet.training.hyperparams.fit_recipe` traces abstractly."""
+    def spec(a):
+        return jax.ShapeDtypeStruct((batch_size, *np.shape(a)[1:]), jax.numpy.result_type(a))
+
+    return trial.params, trial.state, jax.tree.map(spec, (x, y)), trial.key
 
 
 def _stack(trees: Sequence[Any]) -> Any:

@@ -240,7 +240,7 @@ class Monitor:
         from jaxnet.training.group import unstack
 
         run = dataclasses.replace(unstack(runs, c + 1)[c], stopping=None)
-        extra = {} if self.group.count == 1 else {"config": c}
+        extra = {"config": c} if self.group.split_configs else {}
         return any([bool(callback(epoch + 1, self.histories[c], run, **extra))
                     for callback in self.callbacks])
 
@@ -297,15 +297,15 @@ class Monitor:
         return f" of configuration {self.labels[c]}" if self.group.count > 1 else ""
 
 
-def train(trials: Sequence[Trial], x: Any, y: Any, validation: tuple | None, settings: Settings,
-          *, epsilon: float | None = None, side: int | None = 1,
+def train(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, y: Any,
+          validation: tuple | None, settings: Settings, *, side: int | None = 1,
           placement: DataParallel | None = None, split_configs: bool = False,
           opt_states: Sequence[Any] | None = None, checkpoint_dir: str | Path | None = None,
           configs: list | None = None, callbacks: Sequence[Callback] = (),
           verbose: bool = True, labels: Sequence[str] = ()) -> Outcome:
-    """Trains ``trials`` (of one structure) as one group: what ``fit`` (one trial) and
-    ``sweep`` (each group of its configurations) call."""
-    group, runs = make_group(trials, x, y, validation, settings, epsilon=epsilon, side=side,
+    """Trains ``trials`` (of one ``recipe``, with each configuration's ``numbers``) as one group:
+    what ``fit`` (one trial) and ``sweep`` (each group of its configurations) call."""
+    group, runs = make_group(trials, recipe, numbers, x, y, validation, settings, side=side,
                              placement=placement, split_configs=split_configs,
                              opt_states=opt_states)
     size = group.plan.count

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import pytrees
 from jaxnet.core import Layer
 from jaxnet.metrics import Counted, accuracy
 from jaxnet.training.run_state import Batch, Metrics, Params, State
@@ -181,6 +182,9 @@ def objective(
                              f"got {compute_dtype!r}")
     return Objective(model, loss, penalty, tuple(metrics.items()), compute_dtype)
 
+
+# The model's, loss's and penalty's numbers are the objective's leaves (see jaxnet.pytrees).
+pytrees.register(Objective, pytrees.dataclass_fields)
 
 # Losses computed from logits, and the activation that must not come before each.
 _FROM_LOGITS = {"softmax_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}

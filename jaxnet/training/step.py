@@ -17,8 +17,6 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from jaxnet.training import caches
-from jaxnet.training.hyperparams import Structure, as_arguments, build, hyperparameters
 from jaxnet.training.objective import Objective
 from jaxnet.training.placement import data_parallel
 from jaxnet.training.run_state import (
@@ -133,20 +131,6 @@ def end_epoch(run: RunState, carry: Carry, metrics: Metrics, ran: jax.Array,
     run = RunState(params, state, opt_state, run.epoch + 1, run.step + carry.taken, run.key,
                    status, run.stopping)
     return run, metrics, EpochInfo(ran, finite, carry.good)
-
-
-@caches.compiled
-@functools.partial(jax.jit, static_argnums=0)
-def _init(structure: Structure, values: Any, params: Params) -> Any:
-    (optimizer,) = build(structure, values)
-    return optimizer.init(params)
-
-
-def init_optimizer(optimizer: optax.GradientTransformation, params: Params) -> Any:
-    """``optimizer.init(params)``, compiled once per structure of the optimizer and parameters:
-    one call instead of an eager operation (and a small compilation) per parameter."""
-    structure, values = hyperparameters(optimizer)
-    return _init(structure, as_arguments(values), params)
 
 
 def train_step(objective: Objective, optimizer: optax.GradientTransformation, *,

@@ -33,8 +33,8 @@ from jaxnet.training.caches import signature
 from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, examples_in
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
-from jaxnet.training.group import Trial, unstack
-from jaxnet.training.hyperparams import split
+from jaxnet.training.group import Trial, example_step, unstack
+from jaxnet.training.hyperparams import numbers_of, setup_recipe, static_part
 from jaxnet.training.monitor import train
 from jaxnet.training.objective import objective_with
 from jaxnet.training.placement import data_parallel
@@ -220,14 +220,10 @@ def sweep(
     callbacks = check_callbacks(callbacks)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
-    groups: dict[Any, list[int]] = {}
-    for index, trial in enumerate(trials):
-        structure = (split(trial.objective)[0], split(trial.optimizer)[0],
-                     signature(trial.params), signature(trial.state))
-        groups.setdefault(structure, []).append(index)
     placement = data_parallel(mesh, mesh_axis)
     outcomes: dict[int, tuple] = {}
-    for number, members in enumerate(groups.values()):
+    for number, (recipe, members) in enumerate(_groups(setup, configs, trials, compute_dtype,
+                                                        x, y, settings.batch_size)):
         lead = trials[members[0]]
         x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
         validation = None
@@ -243,10 +239,11 @@ def sweep(
             chunk = members[start:start + size]
             folder = None if checkpoint_dir is None else Path(checkpoint_dir) / (
                 f"group_{number}" + (f"_{start}" if start else ""))
-            outcome = train([trials[i] for i in chunk], x, y, validation, settings,
-                            epsilon=settings.epsilon, side=side, placement=placement,
-                            split_configs=True, checkpoint_dir=folder,
-                            configs=[configs[i] for i in chunk],
+            numbers = [{name: configs[i][name] for name in recipe_numbers(recipe, configs[i])}
+                       for i in chunk]
+            outcome = train([trials[i] for i in chunk], recipe, numbers, x, y, validation,
+                            settings, side=side, placement=placement, split_configs=True,
+                            checkpoint_dir=folder, configs=[configs[i] for i in chunk],
                             callbacks=[_told(callback, chunk) for callback in callbacks],
                             verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk])
             runs = unstack(outcome.runs, len(chunk))
@@ -255,6 +252,32 @@ def sweep(
                 outcomes[i] = (params, state, history, reason, int(run.step), best_epoch)
     ordered = [outcomes[i] for i in range(len(trials))]
     return SweepResult(configs, *(list(column) for column in zip(*ordered)))
+
+
+def _groups(setup: Callable, configs: list[dict], trials: list[Trial],
+            compute_dtype: str | None, x: Any, y: Any, batch_size: int) -> list[tuple]:
+    """``(recipe, members)`` for each group of configurations trained as one program: those
+    whose numbers differ (traced) and whose other values, and parameter shapes, agree."""
+    groups: dict[Any, list[int]] = {}
+    for index, (config, trial) in enumerate(zip(configs, trials)):
+        key = (static_part(config, numbers_of(config)), signature(trial.params),
+               signature(trial.state))
+        groups.setdefault(key, []).append(index)
+    found: dict[Any, list[int]] = {}
+    for members in groups.values():
+        lead = members[0]
+        recipe, traced = setup_recipe(setup, configs[lead], compute_dtype,
+                                      example_step(trials[lead], x, y, batch_size))
+        for i in members:  # numbers that stay constants split the group by their values
+            found.setdefault(dataclasses.replace(
+                recipe, static=static_part(configs[i], traced)), []).append(i)
+    return list(found.items())
+
+
+def recipe_numbers(recipe: Any, config: dict) -> list[str]:
+    """The names of ``config``'s numbers that ``recipe`` takes traced."""
+    static = {name for name, _ in recipe.static}
+    return [name for name in numbers_of(config) if name not in static]
 
 
 def _told(callback: Callback, chunk: list[int]) -> Callback:
