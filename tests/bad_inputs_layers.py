@@ -136,6 +136,21 @@ CASES = [
     Case("layers", "images `(batch, H, W)` without a channel axis to `Conv2D`", jn.ShapeError,
          r"expected inputs of shape \(batch, height, width, channels\), got shape \(2, 8, 8\)",
          lambda tmp: jn.Conv2D(4, 3).init(jax.random.key(0), jnp.zeros((2, 8, 8)))),
+    Case("layers", "`Dense` on inputs with 0 features", jn.ShapeError,
+         r"dense_0 \(Dense\): expected inputs of shape \(..., in_features\) with at least one "
+         r"feature on the last axis, got shape \(2, 0\)",
+         lambda tmp: jn.Sequential([jn.Dense(3)]).init(jax.random.key(0), jnp.zeros((2, 0)))),
+    Case("layers", "a Python list given to a jitted `apply`", jn.ShapeError,
+         r"dense_0 \(Dense\): expected one array, got a list of numbers, which jax.jit sees as "
+         r"2 separate scalars; pass an array, e.g. jnp.asarray\(x\)",
+         lambda tmp: jax.jit(_mlp(8).apply)(_mlp(8).init(jax.random.key(0), [[0.0, 0.0]])[0], {},
+                                            [[1.0, 2.0]])),
+    Case("layers", "a layer too big for memory (`jn.Dense(10**7)` on 10**5 features)",
+         jn.LayerError,
+         r"dense_0 \(Dense\): its parameters and state need 4.0 TB \(4,000,040,000,000 bytes\), "
+         "more than",
+         lambda tmp: jn.Sequential([jn.Dense(10**7)]).init(jax.random.key(0),
+                                                            jnp.zeros((1, 10**5)))),
     Case("layers", "a kernel wider than the (padded) input", jn.ShapeError,
          r"a window spanning \(7,\) does not fit inputs of spatial shape \(5,\)",
          lambda tmp: _applied(jn.Conv1D(2, 7), jnp.zeros((1, 5, 1)))),

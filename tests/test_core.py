@@ -9,7 +9,7 @@ import pytest
 from helpers import source_mlp
 
 import jaxnet as jn
-from jaxnet.core import output_shape
+from jaxnet.core import check_fits_in_memory, output_shape
 
 
 def test_source_mlp_has_the_keras_parameter_counts():
@@ -225,3 +225,98 @@ def test_a_missing_state_entry_is_a_layer_error():
                                             r"'mean'"):
         model.apply(params, {"batchnorm_0": {"var": state["batchnorm_0"]["var"]}},
                     jnp.zeros((4, 2)))
+
+
+FLOAT_LAYERS = [
+    (jn.Dense(5), (3, 4)),
+    (jn.Conv1D(2, 3), (2, 6, 3)),
+    (jn.Conv2D(2, 3), (2, 5, 5, 1)),
+    (jn.BatchNorm(), (6, 4)),
+    (jn.LayerNorm(), (3, 4)),
+    (jn.SimpleRNN(3), (2, 4, 3)),
+    (jn.GRU(3), (2, 4, 3)),
+    (jn.LSTM(3), (2, 4, 3)),
+    (jn.MultiHeadAttention(2), (2, 4, 4)),
+    (jn.AvgPool(2), (2, 4, 4, 1)),
+    (jn.GlobalAvgPool(), (2, 4, 4, 1)),
+    (jn.Dropout(0.5), (3, 4)),
+]
+
+
+@pytest.mark.parametrize("layer, shape", FLOAT_LAYERS, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize("train", [False, True])
+def test_layers_that_compute_in_float_cast_integer_inputs_to_float32(layer, shape, train):
+    pixels = jax.random.randint(jax.random.key(1), shape, 0, 256).astype(jnp.uint8)
+    params, state = layer.init(jax.random.key(0), pixels)
+    run = dict(key=jax.random.key(2), train=train)
+    y, _ = layer.apply(params, state, pixels, **run)
+    expected, _ = layer.apply(params, state, pixels.astype(jnp.float32), **run)
+    assert y.dtype == jnp.float32
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (jn.Dense(3), (2, 0)),
+    (jn.Conv2D(3, 2), (2, 4, 4, 0)),
+    (jn.GRU(3), (2, 5, 0)),
+    (jn.MultiHeadAttention(2, 4), (2, 5, 0)),
+], ids=lambda v: type(v).__name__)
+def test_inputs_with_no_features_are_a_shape_error_naming_the_layer(layer, shape):
+    label = f"{layer.kind}_0 \\({type(layer).__name__}\\)"
+    with pytest.raises(jn.ShapeError, match=f"{label}: expected inputs of shape .* with at least "
+                                            f"one feature on the last axis, got shape"):
+        jn.Sequential([layer]).init(jax.random.key(0), jnp.zeros(shape))
+
+
+def test_a_nested_list_of_numbers_is_read_as_one_array_by_init_and_apply():
+    model = jn.Sequential([jn.Dense(3), jn.relu, jn.Dense(2)])
+    rows = [[0.5, -1.0], [2.0, 0.25]]
+    from_list = model.init(jax.random.key(0), rows)
+    params, state = model.init(jax.random.key(0), jnp.asarray(rows))
+    jax.tree.map(np.testing.assert_array_equal, from_list, (params, state))
+    np.testing.assert_array_equal(model.apply(params, state, rows)[0],
+                                  model.apply(params, state, jnp.asarray(rows))[0])
+    np.testing.assert_array_equal(model.apply(params, state, [[1, 2]])[0],
+                                  model.apply(params, state, jnp.array([[1.0, 2.0]]))[0])
+
+
+def test_a_list_of_arrays_is_still_several_inputs():
+    pair = [jnp.zeros((2, 3)), jnp.ones((2, 3))]
+    with pytest.raises(jn.ShapeError, match="expected one array, got list of shapes"):
+        jn.Sequential([jn.Dense(3)]).init(jax.random.key(0), pair)
+
+
+class _Device:
+    """A device whose allocator holds 1 MB, 200 kB of it in use."""
+
+    def memory_stats(self):
+        return {"bytes_limit": 1_000_000, "bytes_in_use": 200_000}
+
+    def __str__(self):
+        return "gpu:0"
+
+
+def test_a_layer_bigger_than_the_device_memory_left_is_refused_before_it_is_allocated(
+        monkeypatch):
+    model = jn.Sequential([jn.Dense(8), jn.Dense(500, name="wide")])
+    x = jnp.zeros((1, 400))
+    monkeypatch.setattr(jax, "devices", lambda *args: [_Device()])
+    # dense_0: 400 * 8 + 8 floats, 12.8 kB; wide: 8 * 500 + 500 floats, 18 kB: both fit.
+    model.init(jax.random.key(0), x)
+    wide = jn.Sequential([jn.Dense(500, name="wide")])
+    with pytest.raises(jn.LayerError, match=r"wide \(Dense\): its parameters and state need "
+                                            r"802.0 kB \(802,000 bytes\), more than gpu:0 has "
+                                            r"free \(800.0 kB\)"):
+        wide.init(jax.random.key(0), x)
+
+
+def test_without_device_statistics_the_limit_is_the_machine_memory(monkeypatch):
+    import os
+
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    fits = jax.ShapeDtypeStruct((machine // 8,), jnp.float32)
+    too_big = jax.ShapeDtypeStruct((machine // 4 + 1,), jnp.float32)
+    monkeypatch.setattr(jax.Device, "memory_stats", lambda self: None, raising=False)
+    check_fits_in_memory({"w": fits})
+    with pytest.raises(jn.LayerError, match="more than this machine's memory"):
+        check_fits_in_memory({"w": too_big})

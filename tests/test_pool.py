@@ -84,6 +84,15 @@ def test_an_int_window_pools_every_spatial_axis_of_the_input():
                                   nn.avg_pool(sequence, (3,), (1,), count_include_pad=False))
 
 
+@pytest.mark.parametrize("dtype", [jnp.uint8, jnp.int32, jnp.bool_])
+def test_maxpool_keeps_integer_inputs_and_pads_with_their_lowest_value(dtype):
+    x = jax.random.randint(jax.random.key(0), (2, 5, 5, 1), -100, 256).astype(dtype)
+    y, _ = jn.MaxPool(2, padding="SAME").apply({}, {}, x)
+    expected, _ = jn.MaxPool(2, padding="SAME").apply({}, {}, x.astype(jnp.float32))
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.astype(jnp.float32), expected)
+
+
 def test_global_avg_pool_is_the_mean_over_spatial_axes():
     x = jax.random.normal(jax.random.key(0), (2, 5, 4, 3))
     y, _ = jn.GlobalAvgPool().apply({}, {}, x)

@@ -9,7 +9,16 @@ import jax
 import jax.numpy as jnp
 from jax.nn.initializers import Initializer
 
-from jaxnet.core import Layer, LayerError, ShapeError, check_entries, is_one_array, shape_text
+from jaxnet.core import (
+    Layer,
+    LayerError,
+    ShapeError,
+    check_entries,
+    float_input,
+    input_features,
+    is_one_array,
+    shape_text,
+)
 from jaxnet.validation import is_concrete, nonnegative_number, positive_int
 
 PROJECTIONS = ("query", "key", "value")
@@ -41,6 +50,7 @@ class MultiHeadAttention(Layer):
     Inputs: ``x`` of shape ``(batch, time, features)`` for self-attention, or a pair ``(x,
     context)`` with ``context`` ``(batch, context_time, context_features)`` for
     cross-attention (keys and values from ``context``). Output ``(batch, time, out_features)``.
+    Integer and boolean inputs are cast to the kernels' dtype (float32), as in Keras.
 
     ``apply(..., lengths=)`` (integers ``(batch,)``, which a Sequential passes on) masks the
     keys at and after each example's length; in self-attention the outputs at those positions
@@ -97,7 +107,8 @@ class MultiHeadAttention(Layer):
 
     def init(self, key, x):
         queries, context = _split(x)
-        width = queries.shape[-1]
+        width = input_features(queries.shape, "(batch, time, features)")
+        context_width = input_features(context.shape, "(batch, context_time, context_features)")
         qkv = width if self.qkv_features is None else self.qkv_features
         if qkv % self.num_heads:
             raise ShapeError(
@@ -107,7 +118,7 @@ class MultiHeadAttention(Layer):
         heads, head_dim = self.num_heads, qkv // self.num_heads
         out = width if self.out_features is None else self.out_features
         keys = jax.random.split(key, 8)
-        inputs = {"query": width, "key": context.shape[-1], "value": context.shape[-1]}
+        inputs = {"query": width, "key": context_width, "value": context_width}
         params = {}
         for i, (name, fan_in) in enumerate(inputs.items()):
             params[name] = self._dense(keys[2 * i: 2 * i + 2], fan_in, (heads, head_dim))
@@ -130,6 +141,8 @@ class MultiHeadAttention(Layer):
         queries, context = _split(x)
         self_attention = is_one_array(x)
         head_dim = self._check_params(params, queries.shape[-1], context.shape[-1])
+        dtype = params["query"]["w"].dtype
+        queries, context = float_input(queries, dtype), float_input(context, dtype)
         q, k, v = (self._project(params[name], inputs)
                    for name, inputs in zip(PROJECTIONS, (queries, context, context)))
         valid_keys = kv_lengths = None

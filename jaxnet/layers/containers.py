@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 from jaxnet.core import (
     Layer,
@@ -24,8 +25,10 @@ from jaxnet.core import (
     Params,
     ShapeError,
     State,
+    check_fits_in_memory,
     is_one_array,
     missing_entry_error,
+    numbers_as_array,
     output_shape,
     shape_of,
     shape_text,
@@ -103,15 +106,18 @@ def init_layer(name: str, layer: Layer, key: jax.Array, x: Any) -> tuple[Params,
     """Initialises the layer called ``name`` inside a container (a Sequential, a Parallel...).
 
     Its key is ``key`` folded with a hash of ``name``, and a LayerError raised inside it starts
-    with its name.
+    with its name. Its parameters and state are first made abstractly, so that a layer too large
+    for the device is a LayerError (with the bytes it needs) before anything is allocated.
 
     Returns:
         ``(params, state, y)``: the layer's parameters and state, and the shape and dtype of its
         output for inputs like ``x`` (a ``ShapeDtypeStruct``, or a pytree of them).
     """
+    layer_key = _name_key(key, name)
     with named_errors(name, layer):
         _check_input(layer, x)
-        params, state = layer.init(_name_key(key, name), x)
+        check_fits_in_memory(jax.eval_shape(layer.init, layer_key, x))
+        params, state = layer.init(layer_key, x)
         return params, state, output_shape(layer, params, state, x)
 
 
@@ -128,6 +134,7 @@ def apply_layer(name: str, layer: Layer, params: Params, state: State, x: Any, *
         ``(y, new_state)``: the layer's output and its new state (``{}`` when it has none).
     """
     layer_key = None if key is None else _name_key(key, name)
+    x = numbers_as_array(x)
     with named_errors(name, layer):
         _check_input(layer, x)
         if name not in params and type(layer).init is not Layer.init:
@@ -153,11 +160,18 @@ def _name_key(key: jax.Array, name: str) -> jax.Array:
 
 
 def _check_input(layer: Layer, x: Any) -> None:
-    if not layer.multi_input and not is_one_array(x):
+    if layer.multi_input or is_one_array(x):
+        return
+    leaves = jax.tree.leaves(x)
+    if leaves and all(not np.shape(leaf) for leaf in leaves):  # a list of numbers, under jit
         raise ShapeError(
-            f"expected one array, got {type(x).__name__} of shapes {shape_text(x)}; select one "
-            "with a function (e.g. lambda xs: xs[0]) or merge them first"
+            f"expected one array, got a {type(x).__name__} of numbers, which jax.jit sees as "
+            f"{len(leaves)} separate scalars; pass an array, e.g. jnp.asarray(x)"
         )
+    raise ShapeError(
+        f"expected one array, got {type(x).__name__} of shapes {shape_text(x)}; select one "
+        "with a function (e.g. lambda xs: xs[0]) or merge them first"
+    )
 
 
 def _check_has_no_params(layer: Layer, params: Params, state: State, name: str, x: Any) -> None:

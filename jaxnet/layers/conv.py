@@ -15,7 +15,15 @@ import jax
 import jax.numpy as jnp
 from jax.nn.initializers import Initializer
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.core import (
+    Layer,
+    ShapeError,
+    along_last_axis,
+    check_entries,
+    float_input,
+    input_features,
+    shape_of,
+)
 from jaxnet.layers.windows import (
     Padding,
     check_window_fits,
@@ -80,7 +88,7 @@ class _Conv(Layer):
         n, groups = self.spatial_dims, self.feature_group_count
         if len(x.shape) != n + 2:
             raise ShapeError(f"expected inputs of shape {layout(n)}, got shape {x.shape}")
-        channels = x.shape[-1]
+        channels = input_features(x.shape, layout(n))
         if channels % groups:
             raise ShapeError(
                 f"inputs of shape {x.shape} have {channels} channels, which do not split into "
@@ -110,7 +118,7 @@ class _Conv(Layer):
         check_window_fits(given[1:-1], self.window, self.padding)
         channels_last = (0, n + 1, *range(1, n + 1))
         y = jax.lax.conv_general_dilated(
-            jnp.asarray(x),
+            float_input(x, w.dtype),
             w,
             window_strides=self.strides,
             padding=self.padding,
@@ -143,6 +151,9 @@ _CONV_ARGS = """
             the kernel's spatial extent).
         bias_init: initializer of ``b``; zeros by default.
         name: overrides the automatic name inside a Sequential.
+
+    Integer and boolean inputs (uint8 images) are cast to the kernel's dtype (float32), as in
+    Keras; their values are not rescaled.
 """
 
 

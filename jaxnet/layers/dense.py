@@ -8,7 +8,15 @@ import jax
 import jax.numpy as jnp
 from jax.nn.initializers import Initializer
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.core import (
+    Layer,
+    ShapeError,
+    along_last_axis,
+    check_entries,
+    float_input,
+    input_features,
+    shape_of,
+)
 from jaxnet.validation import positive_int
 
 
@@ -26,6 +34,8 @@ class Dense(Layer):
 
     Input ``(..., in_features)``, output ``(..., features)``. Parameters ``{"w": (in_features,
     features), "b": (features,)}``; ``apply`` checks them against ``features`` and the input.
+    Integer and boolean inputs (uint8 pixels, 0/1 features) are cast to the kernel's dtype
+    (float32), as in Keras; their values are not rescaled.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -48,8 +58,9 @@ class Dense(Layer):
         x = shape_of(x)
         if len(x.shape) < 1:
             raise ShapeError(f"expected inputs of shape (..., in_features), got shape {x.shape}")
+        in_features = input_features(x.shape, "(..., in_features)")
         w_key, b_key = jax.random.split(key)
-        params = {"w": self.kernel_init(w_key, (x.shape[-1], self.features), jnp.float32)}
+        params = {"w": self.kernel_init(w_key, (in_features, self.features), jnp.float32)}
         if self.use_bias:
             params["b"] = self.bias_init(b_key, (self.features,), jnp.float32)
         return params, {}
@@ -65,7 +76,7 @@ class Dense(Layer):
                 f"expected inputs of shape (..., {w.shape[0]}) for a kernel of shape {w.shape}, "
                 f"got shape {jnp.shape(x)}"
             )
-        y = jnp.asarray(x) @ w
+        y = float_input(x, w.dtype) @ w
         if self.use_bias:
             y = y + along_last_axis(params["b"], y.ndim)
         return y, state

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, LayerError
+from jaxnet.core import Layer, LayerError, float_input
 from jaxnet.validation import is_concrete, nonnegative_number
 
 
@@ -22,7 +22,8 @@ class Dropout(Layer):
         rate: drop probability in ``[0, 1)``.
         name: overrides the automatic name inside a Sequential.
 
-    Training with ``rate > 0`` needs a ``key``; the same key gives the same mask.
+    Training with ``rate > 0`` needs a ``key``; the same key gives the same mask. Integer and
+    boolean inputs are cast to float32 (in training and evaluation alike), as in Keras.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -47,6 +48,7 @@ class Dropout(Layer):
             )
 
     def apply(self, params, state, x, *, key=None, train=False):
+        x = float_input(x, jnp.float32)
         if not train or (is_concrete(self.rate) and self.rate == 0.0):
             return x, state
         if key is None:

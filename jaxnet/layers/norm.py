@@ -9,7 +9,14 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.core import (
+    Layer,
+    ShapeError,
+    along_last_axis,
+    check_entries,
+    float_input,
+    shape_of,
+)
 from jaxnet.validation import is_concrete, nonnegative_number
 
 
@@ -63,7 +70,8 @@ class BatchNorm(Layer):
         name: overrides the automatic name inside a Sequential.
 
     Parameters ``{"scale", "bias"}`` (gamma and beta), shape ``(features,)``; state ``{"mean",
-    "var"}``, shape ``(features,)``, starting at 0 and 1.
+    "var"}``, shape ``(features,)``, starting at 0 and 1. Integer and boolean inputs are cast to
+    the parameters' dtype (float32), as in Keras.
 
     Training statistics need more than one value per feature: with one (a batch of one example
     of shape ``(1, features)``) the batch variance is 0, the output is ``bias`` whatever the
@@ -102,7 +110,8 @@ class BatchNorm(Layer):
 
     def apply(self, params, state, x, *, key=None, train=False):
         _check_features(x, params, state)
-        dtype, x = jnp.result_type(x), _wide(x)
+        x = float_input(x, params["scale"].dtype)
+        dtype, x = x.dtype, _wide(x)
         if train:
             _check_batch(jnp.shape(x))
             axes = tuple(range(jnp.ndim(x) - 1))
@@ -149,7 +158,8 @@ class LayerNorm(Layer):
         epsilon: added to the variance for numerical stability, ``> 0``.
         name: overrides the automatic name inside a Sequential.
 
-    Parameters ``{"scale", "bias"}``, shape ``(features,)``.
+    Parameters ``{"scale", "bias"}``, shape ``(features,)``. Integer and boolean inputs are cast
+    to the parameters' dtype (float32), as in Keras.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnet as jn
@@ -172,7 +182,8 @@ class LayerNorm(Layer):
 
     def apply(self, params, state, x, *, key=None, train=False):
         _check_features(x, params)
-        dtype, x = jnp.result_type(x), _wide(x)
+        x = float_input(x, params["scale"].dtype)
+        dtype, x = x.dtype, _wide(x)
         mean = jnp.mean(x, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
         y = (x - mean) * jax.lax.rsqrt(var + self.epsilon)

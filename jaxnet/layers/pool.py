@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet.core import Layer, ShapeError
+from jaxnet.core import Layer, ShapeError, float_input
 from jaxnet.layers.windows import (
     Padding,
     check_window_fits,
@@ -45,7 +45,7 @@ class _Pool(Layer):
             padding = padding[0][0]
         object.__setattr__(self, "padding", padding)
 
-    def _pooled(self, x, init: float, reduce: Callable) -> jax.Array:
+    def _pooled(self, x, init: float | int | bool, reduce: Callable) -> jax.Array:
         """``reduce`` over each window of ``x``, padding with ``init``."""
         given = jnp.shape(x)
         n = len(given) - 2
@@ -89,8 +89,9 @@ class MaxPool(_Pool):
     __doc__ = (
         """The largest value in each window, per channel.
 
-    Padded cells are ``-inf``, so they never win. Inputs ``(batch, length, channels)`` or
-    ``(batch, height, width, channels)`` (any number of spatial axes), of a floating dtype.
+    Padded cells are ``-inf`` (for integer inputs, which keep their dtype, the dtype's minimum),
+    so they never win. Inputs ``(batch, length, channels)`` or ``(batch, height, width,
+    channels)`` (any number of spatial axes).
 """
         + _POOL_ARGS
         + """
@@ -106,7 +107,14 @@ class MaxPool(_Pool):
 
     def apply(self, params, state, x, *, key=None, train=False):
         x = jnp.asarray(x)
-        return self._pooled(x, -jnp.inf, jax.lax.max), state
+        return self._pooled(x, _lowest(x.dtype), jax.lax.max), state
+
+
+def _lowest(dtype) -> float | int | bool:
+    """The value no input of ``dtype`` is below, which padding takes."""
+    if jnp.issubdtype(dtype, jnp.inexact):
+        return -jnp.inf
+    return False if dtype == jnp.bool_ else jnp.iinfo(dtype).min
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +125,8 @@ class AvgPool(_Pool):
     Padded cells do not count: a window overlapping the padding is the mean of the input cells
     it covers (as Keras's ``AveragePooling`` does, and ``flax.linen.avg_pool`` with
     ``count_include_pad=False``; Flax's and PyTorch's defaults divide by the full window size).
-    Inputs ``(batch, length, channels)`` or ``(batch, height, width, channels)``.
+    Inputs ``(batch, length, channels)`` or ``(batch, height, width, channels)``; integer and
+    boolean inputs are cast to float32, as in Keras.
 """
         + _POOL_ARGS
         + """
@@ -130,7 +139,7 @@ class AvgPool(_Pool):
     )
 
     def apply(self, params, state, x, *, key=None, train=False):
-        x = jnp.asarray(x)
+        x = float_input(x, jnp.float32)
         sums = self._pooled(x, 0.0, jax.lax.add)
         # Counting the input cells in each window with the same pooling excludes the padding.
         cells = jnp.ones((1, *jnp.shape(x)[1:-1], 1), x.dtype)
@@ -140,6 +149,8 @@ class AvgPool(_Pool):
 @dataclasses.dataclass(frozen=True)
 class GlobalAvgPool(Layer):
     """The mean over all spatial axes: ``(batch, *spatial, channels) -> (batch, channels)``.
+
+    Integer and boolean inputs are cast to float32, as in Keras.
 
     Args:
         name: overrides the automatic name inside a Sequential.
@@ -158,4 +169,4 @@ class GlobalAvgPool(Layer):
             raise ShapeError(
                 f"expected inputs of shape {layout(1)} or {layout(2)}, got shape {given}"
             )
-        return jnp.mean(x, axis=tuple(range(1, len(given) - 1))), state
+        return jnp.mean(float_input(x, jnp.float32), axis=tuple(range(1, len(given) - 1))), state

@@ -19,7 +19,16 @@ import jax
 import jax.numpy as jnp
 from jax.nn.initializers import Initializer
 
-from jaxnet.core import Layer, LayerError, ShapeError, along_last_axis, check_entries, shape_of
+from jaxnet.core import (
+    Layer,
+    LayerError,
+    ShapeError,
+    along_last_axis,
+    check_entries,
+    float_input,
+    input_features,
+    shape_of,
+)
 from jaxnet.validation import positive_int
 
 Carry = Any  # an array (batch, features), or for LSTM a pair (c, h) of them
@@ -58,7 +67,8 @@ class _Recurrent(Layer):
             raise ShapeError(
                 f"expected inputs of shape (batch, time, features), got shape {x.shape}"
             )
-        shapes = {"w": (x.shape[-1], self.features), "u": (self.features,) * 2,
+        in_features = input_features(x.shape, "(batch, time, features)")
+        shapes = {"w": (in_features, self.features), "u": (self.features,) * 2,
                   "b": (self.features,)}
         inits = {"w": self.kernel_init, "u": self.recurrent_init, "b": self.bias_init}
         names = [kind + gate for gate in self.gates for kind in ("w", "u", "b")]
@@ -101,7 +111,7 @@ class _Recurrent(Layer):
         """
         check_entries(params, self.param_shapes)
         w = self._stacked(params, "w")
-        x = jnp.asarray(x)
+        x = float_input(x, w.dtype)
         if x.ndim != 3 or x.shape[-1] != w.shape[0]:
             raise ShapeError(
                 f"expected inputs of shape (batch, time, {w.shape[0]}) for an input kernel of "
@@ -187,7 +197,8 @@ _RNN_ARGS = """
         name: overrides the automatic name inside a Sequential.
 
     ``apply`` starts from zeros and reads every step, or each example up to its ``lengths=``
-    (integers ``(batch,)``, as for ``run``); ``run`` also takes an initial state.
+    (integers ``(batch,)``, as for ``run``); ``run`` also takes an initial state. Integer and
+    boolean inputs are cast to the kernels' dtype (float32), as in Keras.
 """
 
 
