@@ -36,7 +36,7 @@ class Composable:
 
     A Composable is a pytree whose leaves are its numbers (the scalars of its compositions, a
     penalty's strength): ``jax.jit`` takes them as arguments, so ``0.1 * mae`` and ``0.2 * mae``
-    share one compilation. Its functions stay in the structure (see :mod:`jaxnet.pytrees`).
+    share one compilation. Its functions stay in the structure (see ``jaxnet.pytrees``).
 
     Args:
         fn: the function to wrap; its ``__name__``, ``__doc__`` and signature carry over. None

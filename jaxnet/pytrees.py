@@ -6,11 +6,11 @@ jaxnet object is a leaf of its pytree, and everything else (sizes, names, functi
 structure. So ``jax.jit`` takes the numbers as arguments (one compilation serves every value)
 and ``jax.vmap`` over stacked numbers is a sweep.
 
-A function in the structure (a user's loss, an activation) is kept as it is, :class:`Opaque`:
+A function in the structure (a user's loss, an activation) is kept as it is, ``Opaque``:
 equal to another when it is the same function and the module globals its code reads hold the
 same values. A notebook that changes ``W = 1.0`` after a loss reading ``W`` was compiled
 therefore gets a new structure, and a new compilation, as plain ``jax.jit`` of a new function
-would. A float wrapped in :class:`Constant` is kept in the structure too (a number its code uses
+would. A float wrapped in ``Constant`` is kept in the structure too (a number its code uses
 in Python, which cannot be traced).
 """
 
@@ -211,7 +211,7 @@ def dataclass_fields(obj: Any) -> tuple[str, ...]:
 
 def with_constant(tree: Any, path: tuple) -> Any:
     """``tree`` with the hyperparameter at ``path`` (a key path of ``jax.tree``) kept in the
-    structure as a :class:`Constant`."""
+    structure as a ``Constant``."""
     def replace(key_path, leaf):
         return Constant(leaf) if key_path == path else leaf
 
