@@ -354,3 +354,25 @@ def test_a_sweep_killed_mid_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_
     resumed, whole = long_sweep(directory), long_sweep(None)
     jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
     assert [h["loss"] for h in resumed.histories] == [h["loss"] for h in whole.histories]
+
+
+def test_best_scores_a_setting_by_the_mean_over_its_seeds_as_the_heat_map_does():
+    histories = [{"val_accuracy": [v]} for v in (0.90, 0.50, 0.80, 0.79)]
+    configs = jn.grid(lr=[0.1, 0.2], seed=[0, 1])
+    result = jn.SweepResult(configs, [None] * 4, [None] * 4, histories, ["epochs"] * 4,
+                            [1] * 4, [None] * 4, [0.0] * 4)
+    assert result.best("val_accuracy") == 2  # lr=0.2: mean 0.795 beats 0.70
+    assert result.best("val_accuracy", over=()) == 0  # the single luckiest run
+
+
+def test_compile_time_is_recorded_apart_from_the_first_epoch_in_fit_and_sweep():
+    jn.clear_caches()
+    trial = setup(width=7)  # a structure no other test compiles
+    alone = jn.fit(trial.objective, trial.params, trial.state, trial.optimizer, DATA, epochs=2,
+                   batch_size=64, key=trial.key, verbose=False)
+    swept = jn.sweep(setup, jn.grid(lr=[0.01, 0.02], width=[9]), DATA, epochs=2, batch_size=64,
+                     verbose=False)
+    for compile_time, times in ((alone.compile_time, alone.history["time"]),
+                                (swept.compile_times[0], swept.histories[0]["time"])):
+        assert len(times) == 2 and all(t > 0 for t in times)
+        assert compile_time > times[0]  # compiling a program takes longer than running it

@@ -43,6 +43,8 @@ class FitResult:
             were restored; None otherwise.
         run: the whole run state, to continue from (a checkpoint holds it with a leading
             configuration axis of one).
+        compile_time: seconds spent tracing and compiling before the first epoch ran (left out
+            of ``history["time"]``).
     """
 
     params: Params
@@ -53,6 +55,7 @@ class FitResult:
     steps: int
     run: RunState
     best_epoch: int | None = None
+    compile_time: float = 0.0
 
 
 def fit(
@@ -161,7 +164,7 @@ def fit(
     history, reason = outcome.histories[0], outcome.reasons[0]
     params, state, best_epoch = final_params(run)
     return FitResult(params, state, run.opt_state, history, reason, int(run.step), run,
-                     best_epoch)
+                     best_epoch, outcome.compile_time)
 
 
 def final_params(run: RunState) -> tuple[Params, State, int | None]:

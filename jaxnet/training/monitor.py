@@ -53,11 +53,13 @@ class NonFiniteError(FloatingPointError):
 
 class Outcome(NamedTuple):
     """A group's training: its final run states (with what early stopping tracked), each
-    configuration's history and why it stopped."""
+    configuration's history and why it stopped, and the seconds its first dispatch took to
+    trace and compile (left out of the first epoch's ``time``)."""
 
     runs: RunState
     histories: list[dict[str, list]]
     reasons: list[str]
+    compile_time: float = 0.0
 
 
 @caches.compiled
@@ -94,13 +96,21 @@ class Monitor:
             self.reasons[c] = None  # a resumed run that reached its epochs goes on to more
         done = int(np.asarray(jax.device_get(runs.epoch))[:count].max(initial=0))
         bar = self._progress(done)
-        pending, clock = None, time.perf_counter()
+        pending, clock, self.compile_time = None, time.perf_counter(), 0.0
         while True:
             number = done + (pending is not None)  # the epoch to dispatch
             dispatched = None
             if number < settings.epochs and (self.status == RUNNING).any():
                 start = runs if pending is None else pending[1][0]
+                if pending is None and self.group.split_configs:
+                    bar.note(f"compiling the epoch of {self._what()}...")
                 dispatched = (start, self._dispatch(start, number))
+                if pending is None:  # the first dispatch compiles: timed apart from the epoch
+                    self.compile_time = time.perf_counter() - clock
+                    clock += self.compile_time
+                    if self.compile_time >= 0.5:
+                        bar.note(f"compiled in {self.compile_time:.2f} s")
+                    bar.restart_clock()
             if pending is None and dispatched is None:
                 break
             if pending is not None:
@@ -122,7 +132,11 @@ class Monitor:
         runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
         if self.writer is not None:
             self.writer.save(runs, self.histories, self.reasons, done, final=True)
-        return Outcome(runs, self.histories, self.reasons)
+        return Outcome(runs, self.histories, self.reasons, self.compile_time)
+
+    def _what(self) -> str:
+        count = self.group.count
+        return "1 configuration" if count == 1 else f"{count} configurations"
 
     def _progress(self, done: int) -> Progress:
         return Progress(self.settings.epochs, min(done, self.settings.epochs),

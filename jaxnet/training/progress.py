@@ -69,6 +69,19 @@ class Progress:
             print(f"epoch {self.epoch:>{width}}/{self.total}  {metrics}  ({record['time']:.2f} s)",
                   file=self.stream, flush=True)
 
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. that the program is compiling), beside the bar."""
+        if self.bar is not None:
+            self.bar.write(text)
+        elif self.lines:
+            print(text, file=self.stream, flush=True)
+
+    def restart_clock(self) -> None:
+        """Times and the estimate of the time left count from now (after compiling)."""
+        if self.bar is not None:
+            self.bar.start_t = self.bar._time()
+            self.bar.last_print_t = self.bar.start_t
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -89,6 +89,8 @@ class SweepResult:
         steps: optimizer steps behind each configuration's parameters.
         best_epochs: with ``restore_best=True``, the epoch each configuration's parameters
             come from; None otherwise.
+        compile_times: seconds the program of each configuration's group took to trace and
+            compile (left out of the histories' ``time``).
     """
 
     configs: list[dict[str, Any]]
@@ -98,6 +100,7 @@ class SweepResult:
     stop_reasons: list[str]
     steps: list[int]
     best_epochs: list[int | None]
+    compile_times: list[float]
 
     def table(self) -> list[dict[str, Any]]:
         """One row per configuration: its values, its last epoch's metrics and how it ended."""
@@ -106,21 +109,37 @@ class SweepResult:
                 for config, history, reason in zip(self.configs, self.histories,
                                                    self.stop_reasons)]
 
-    def best(self, metric: str = "val_loss", mode: str | None = None) -> int:
-        """The index of the configuration with the best final ``metric``; ``mode`` is ``"min"``
-        or ``"max"``, by default ``"max"`` for accuracies and ``"min"`` otherwise."""
+    def best(self, metric: str = "val_loss", mode: str | None = None,
+             over: Sequence[str] = ("seed",)) -> int:
+        """The index of the configuration with the best final ``metric``.
+
+        Configurations that differ only in the values named in ``over`` (the seeds, by default)
+        are one setting, scored by the mean of their final values (non-finite ones left out),
+        as ``jn.viz.sweep_heatmap`` scores its cells; the index returned is the first
+        configuration of the best setting. ``over=()`` picks the single best configuration.
+        ``mode`` is ``"min"`` or ``"max"``, by default ``"max"`` for accuracies and ``"min"``
+        otherwise.
+        """
         mode = mode or ("max" if "accuracy" in metric else "min")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        finals = []
-        for history in self.histories:
+        settings: dict[Any, list[float]] = {}
+        first: dict[Any, int] = {}
+        for index, (config, history) in enumerate(zip(self.configs, self.histories)):
             if metric not in history:
                 raise KeyError(f"no metric {metric!r} in the histories; they hold "
                                f"{sorted(history)}")
+            setting = tuple((name, repr(value)) for name, value in config.items()
+                            if name not in over)
+            first.setdefault(setting, index)
             value = history[metric][-1] if history[metric] else math.nan
-            finals.append(value if math.isfinite(value) else math.inf * (1 if mode == "min"
-                                                                          else -1))
-        return int(np.argmin(finals) if mode == "min" else np.argmax(finals))
+            settings.setdefault(setting, []).append(value)
+        worst = math.inf if mode == "min" else -math.inf
+        scores = {setting: float(np.mean(finite)) if (finite := [v for v in values
+                                                                 if math.isfinite(v)]) else worst
+                  for setting, values in settings.items()}
+        pick = min if mode == "min" else max
+        return first[pick(scores, key=scores.get)]
 
     def stacked_params(self) -> Params:
         """The parameters stacked along a leading configuration axis (configurations of one
@@ -249,7 +268,8 @@ def sweep(
             runs = unstack(outcome.runs, len(chunk))
             for i, run, history, reason in zip(chunk, runs, outcome.histories, outcome.reasons):
                 params, state, best_epoch = final_params(run)
-                outcomes[i] = (params, state, history, reason, int(run.step), best_epoch)
+                outcomes[i] = (params, state, history, reason, int(run.step), best_epoch,
+                               outcome.compile_time)
     ordered = [outcomes[i] for i in range(len(trials))]
     return SweepResult(configs, *(list(column) for column in zip(*ordered)))
 
