@@ -133,6 +133,8 @@ def test_the_table_and_the_best_configuration():
     ([{"lr": -0.1}], ValueError, "lr is a rate and must be >= 0"),
     ([{"lr": float("nan")}], ValueError, "lr must be finite"),
     ({"lr": []}, ValueError, "grid axis 'lr' must be a non-empty list"),
+    ([{"lr": 0.1}, {"lr": "1e-3"}], TypeError,
+     r"configuration 1 \{'lr': '1e-3'\}: the optimizer cannot update .*the string '1e-3'"),
 ])
 def test_bad_configurations_are_refused_before_compiling(configs, error, message):
     with pytest.raises(error, match=message):
@@ -152,6 +154,13 @@ def test_fit_compiles_once_for_optimizers_whose_rates_live_in_their_state():
         result = jn.fit(trial.objective, trial.params, trial.state, optimizer, DATA, epochs=1,
                         batch_size=64, key=trial.key, verbose=False)
         np.testing.assert_allclose(result.opt_state.hyperparams["learning_rate"], lr)
+
+
+def test_an_optimizer_built_with_a_string_is_refused_with_the_reason():
+    trial = setup()
+    with pytest.raises(TypeError, match="optimizer cannot update .*a number of the wrong kind"):
+        jn.fit(trial.objective, trial.params, trial.state, optax.adam("1e-3"), DATA, epochs=1,
+               batch_size=64, key=trial.key, verbose=False)
 
 
 def test_fit_says_when_an_optimizer_compiles_again_for_other_numbers():

@@ -67,7 +67,17 @@ def optimizer_in_structure(optimizer: Any, params: Any, part: str = "update") ->
     entry = caches.OPTIMIZERS.get(optimizer, lambda _: {})
     key = (part, caches.signature(params))
     if key not in entry:
-        entry[key] = trace()
+        if not callable(getattr(optimizer, "update", None)):
+            raise TypeError(f"optimizer must be an optax GradientTransformation such as "
+                            f"optax.adam(1e-3), got {optimizer!r}")
+        try:
+            entry[key] = trace()
+        except Exception as error:  # optax fails deep inside, at its first use of the number
+            raise TypeError(
+                f"the optimizer cannot {part} parameters like these ({type(error).__name__}: "
+                f"{str(error).splitlines()[0]}): was it built with a number of the wrong kind, "
+                "such as the string '1e-3', None or an array, where optax expects a float?"
+            ) from error
     return entry[key]
 
 

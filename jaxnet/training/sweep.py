@@ -34,7 +34,12 @@ from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, examples_in
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
 from jaxnet.training.group import Trial, example_step, unstack
-from jaxnet.training.hyperparams import numbers_of, setup_recipe, static_part
+from jaxnet.training.hyperparams import (
+    numbers_of,
+    optimizer_in_structure,
+    setup_recipe,
+    static_part,
+)
 from jaxnet.training.monitor import train
 from jaxnet.training.objective import objective_with
 from jaxnet.training.placement import data_parallel
@@ -345,6 +350,10 @@ def _trial(setup: Callable[..., Trial], config: dict[str, Any], index: int,
     if not isinstance(trial, Trial):
         raise TypeError(f"setup must return jn.Trial(objective, optimizer, params, state, key), "
                         f"got {type(trial).__name__} for configuration {index}")
+    try:
+        optimizer_in_structure(trial.optimizer, trial.params)
+    except TypeError as error:
+        raise TypeError(f"configuration {index} {config}: {error}") from None
     trial = dataclasses.replace(trial, key=typed_key(trial.key))
     if compute_dtype is not None:
         trial = dataclasses.replace(
