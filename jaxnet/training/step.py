@@ -83,11 +83,6 @@ def largest_change(new: Any, old: Any) -> jax.Array:
     return functools.reduce(jnp.maximum, changes, jnp.zeros((), jnp.float32))
 
 
-def select(ok: jax.Array, new: Any, old: Any) -> Any:
-    """``new`` where the scalar ``ok`` holds, else ``old``, leaf by leaf."""
-    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-
-
 def step(objective: Objective, optimizer: optax.GradientTransformation, epsilon: Any,
          guarded: bool, carry: Carry, inputs: tuple[Batch, jax.Array]):
     """One step of an epoch: ``(carry, (batch, key)) -> (carry, (metrics, applied))``.
@@ -111,12 +106,12 @@ def step(objective: Objective, optimizer: optax.GradientTransformation, epsilon:
         measured = running & jnp.isfinite(metrics["loss"])
         applied = measured & all_finite(grads) & all_finite(new)
         status = jnp.where(running & ~applied, NONFINITE, status)
-        good = Good(select(measured, current, good.model),
+        good = Good(optax.tree_utils.tree_where(measured, current, good.model),
                     jnp.where(measured, carry.taken, good.taken), good.measured | measured)
     if epsilon is not None:
         converged = applied & (largest_change(params, current[0]) < epsilon)
         status = jnp.where(converged, CONVERGED, status)
-    carry = Carry(select(applied, new, current), status,
+    carry = Carry(optax.tree_utils.tree_where(applied, new, current), status,
                   carry.taken + applied.astype(jnp.int32), good)
     return carry, (metrics, applied)
 
