@@ -126,10 +126,12 @@ class JSONLogger:
     """Writes the history to a JSON file after every epoch: ``{"epoch": n, "history": {...}}``.
 
     NaN and infinite values (an epoch with no applied step) are written as ``null``, so the file is
-    strict JSON. Rewritten atomically each time, like :class:`CSVLogger`.
+    strict JSON. Rewritten atomically each time, like
+    [`CSVLogger`][jaxnet.training.callbacks.CSVLogger].
 
     Args:
-        path: the JSON file to write; a ``{config}`` placeholder as for :class:`CSVLogger`.
+        path: the JSON file to write; a ``{config}`` placeholder as for
+            [`CSVLogger`][jaxnet.training.callbacks.CSVLogger].
     """
 
     path: str | os.PathLike
@@ -157,7 +159,8 @@ class LivePlot:
     (one figure per configuration in a sweep); a later cell that trains again gets figures of its
     own. With ``path``, the figure is also written to that image file each epoch (atomically, so
     an image viewer never reads half a file). The panels are those of
-    :func:`jaxnet.viz.training_curves`: each metric per epoch, validation beside training.
+    [`training_curves`][jaxnet.viz.training_curves]: each metric per epoch, validation beside
+    training.
 
     Args:
         metrics: the history entries to draw, one panel each (``val_`` entries join their
