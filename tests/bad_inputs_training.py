@@ -68,6 +68,33 @@ def _regression(x, y):
     return x, x[:, :1]
 
 
+def _images(n=32, channels=1):
+    """Digits-like images ``(n, 8, 8, channels)`` and labels 0..9."""
+    rng = np.random.default_rng(0)
+    return (rng.uniform(size=(n, 8, 8, channels)).astype(np.float32),
+            rng.integers(0, 10, n).astype(np.int32))
+
+
+def _rows(data):
+    x, y = data
+    return x.reshape(len(x), -1), y
+
+
+def _setup_for(model, example_shape):
+    params, state = model.init(jax.random.key(0), jnp.zeros(example_shape))
+    return jn.objective(model, jn.losses.softmax_cross_entropy), params, state
+
+
+def _mlp_on_rows():
+    """An MLP initialised on rows of 64 values, as for digits flattened."""
+    return _setup_for(jn.Sequential([jn.Dense(16), jn.relu, jn.Dense(10)]), (1, 64))
+
+
+def _cnn_on_colour():
+    return _setup_for(jn.Sequential([jn.Conv2D(4, 3), jn.relu, jn.Flatten(), jn.Dense(10)]),
+                      (1, 8, 8, 3))
+
+
 def _checkpointed_twice(tmp_path, **second):
     _fit(checkpoint_dir=tmp_path, epochs=1)
     return _fit(checkpoint_dir=tmp_path, epochs=2, **second)
@@ -121,6 +148,23 @@ CASES = [
     Case("training", "parameters of a model with other widths", ValueError,
          "params\\['dense_0'\\]\\['b'\\] has shape \\(5,\\), but the model makes \\(2,\\)",
          lambda tmp: _fit(setup=_other_width())),
+    Case("training", "images `(N, 8, 8, 1)` to a model initialised on rows `(N, 64)`",
+         ValueError,
+         "train_data: x holds examples of shape \\(8, 8, 1\\), but the parameters were made by "
+         "model.init for examples of shape \\(64,\\) .* put jn.Flatten\\(\\) first in the model, "
+         "or pass x.reshape\\(len\\(x\\), -1\\)",
+         lambda tmp: _fit(_images(), setup=_mlp_on_rows())),
+    Case("training", "validation images `(N, 8, 8, 1)`, training rows `(N, 64)`", ValueError,
+         "validation_data: x holds examples of shape \\(8, 8, 1\\), but the parameters were made "
+         "by model.init for examples of shape \\(64,\\)",
+         lambda tmp: _fit(_rows(_images()), setup=_mlp_on_rows(), validation_data=_images())),
+    Case("training", "grey images to a CNN initialised on colour ones", ValueError,
+         "x holds examples of shape \\(8, 8, 1\\), but the parameters were made by model.init "
+         "for examples of shape \\(8, 8, 3\\)",
+         lambda tmp: _fit(_images(channels=1), setup=_cnn_on_colour())),
+    Case("training", "`(y, x)`: labels and inputs swapped", ValueError,
+         "train_data: x and y look swapped: x holds integers of shape \\(32,\\), like labels",
+         lambda tmp: _fit(_blobs()[::-1])),
     Case("training", "parameters missing a layer's entry", ValueError,
          "missing params\\['dense_0'\\]", lambda tmp: _fit(setup=_missing_layer())),
     Case("training", "`jn.objective` given a loss that is not a function", TypeError,

@@ -98,6 +98,34 @@ def test_parameters_of_another_model_name_the_entry_and_both_shapes():
         fit(objective, wider, state)
 
 
+def test_inputs_of_another_shape_than_at_init_are_blamed_with_the_shape_the_params_fit():
+    model = jn.Sequential([jn.Dense(4), jn.relu, jn.Dense(2)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 6)))
+    objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+    x, y = blobs()
+    wide = np.concatenate([x, x, x, x], axis=1)  # 8 features where the params take 6
+    with pytest.raises(ValueError, match=r"train_data: x holds examples of shape \(8,\), but the "
+                                         r"parameters were made by model.init for examples of "
+                                         r"shape \(6,\) \(params\['dense_0'\]\['w'\] has shape "
+                                         r"\(6, 4\)\); pass inputs of that shape"):
+        fit(objective, params, state, data=(wide, y))
+    grid = wide[:, :6].reshape(-1, 2, 3)  # each example's 6 values as a (2, 3) grid
+    with pytest.raises(ValueError, match=r"examples of shape \(2, 3\), .* shape \(6,\) .* the "
+                                         r"2\*3 = 6 values of each example fit as one row"):
+        fit(objective, params, state, data=(grid, y))
+    fit(objective, params, state, data=(grid.reshape(len(grid), -1), y))
+
+
+def test_nested_lists_are_read_as_arrays_by_fit_and_evaluate():
+    objective, params, state = setup()
+    x, y = blobs()
+    from_lists = fit(objective, params, state, data=(x.tolist(), y.tolist()))
+    from_arrays = fit(objective, params, state, data=(x, y))
+    jax.tree.map(np.testing.assert_array_equal, from_lists.params, from_arrays.params)
+    assert jn.evaluate(objective, from_arrays.params, state, (x.tolist(), y.tolist())) == \
+        jn.evaluate(objective, from_arrays.params, state, (x, y))
+
+
 def test_parameters_missing_a_layer_are_named():
     model = jn.Sequential([jn.Dense(4), jn.relu, jn.Dense(2)])
     params, state = model.init(jax.random.key(0), jnp.zeros((1, 2)))
