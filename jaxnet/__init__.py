@@ -11,7 +11,17 @@ A model is an immutable description whose ``init`` builds parameter and state py
     131
 """
 
-from jaxnet import checkpoint, classic, data, losses, metrics, parallel, regularizers, viz
+from jaxnet import (
+    callbacks,
+    checkpoint,
+    classic,
+    data,
+    losses,
+    metrics,
+    parallel,
+    regularizers,
+    viz,
+)
 from jaxnet.checks import debug_checks
 from jaxnet.composable import Composable, composable
 from jaxnet.core import Layer, LayerError, ShapeError, count_params
@@ -50,19 +60,17 @@ from jaxnet.layers import (
     swish,
     tanh,
 )
+from jaxnet.objective import Objective, objective
 from jaxnet.training import (
     FitResult,
     NonFiniteError,
-    Objective,
     RunState,
     SweepResult,
     Trial,
-    callbacks,
     clear_caches,
     evaluate,
     fit,
     grid,
-    objective,
     sweep,
     train_step,
     zipped,

@@ -3,7 +3,7 @@
 Predictions are scores or logits. ``pred`` of shape ``(..., C)`` with ``C > 1`` is a multi-class
 prediction (the class is the argmax); ``pred`` of shape ``(N,)`` or ``(N, 1)`` is binary (one logit
 per example, class 1 when positive). The helpers below read targets the same way for the metrics
-and for the classification losses in :mod:`jaxnet.losses`:
+and for the classification losses in ``jaxnet.losses``:
 
 * multi-class: integer labels in ``[0, C)`` of shape ``(...)``, or one-hot vectors or class
   probabilities (values in ``[0, 1]``) of shape ``(..., C)``;
@@ -13,7 +13,7 @@ and for the classification losses in :mod:`jaxnet.losses`:
   0.5.
 
 Concrete targets with other values are a ValueError naming a bad value; traced ones are checked
-under :func:`jaxnet.debug_checks` (see :mod:`jaxnet.checks`).
+under ``jaxnet.debug_checks`` (see ``jaxnet.checks``).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def check_binary_targets(
 
     Args:
         pred: the predictions, or anything with their ``shape`` (a ``jax.ShapeDtypeStruct``).
-        target: the targets, concrete or traced (see :func:`jaxnet.checks.check_values`).
+        target: the targets, concrete or traced (see ``jaxnet.checks.check_values``).
         name: the loss or metric, for the message.
         probabilities: whether probabilities in ``[0, 1]`` are accepted besides the labels.
 
@@ -116,12 +116,12 @@ def check_binary_targets(
 
 
 def check_multiclass_targets(pred: jax.Array, target: jax.Array, name: str) -> None:
-    """Checks multi-class targets' shape and dtype against ``pred`` (as :func:`is_one_hot` does)
+    """Checks multi-class targets' shape and dtype against ``pred`` (as ``is_one_hot`` does)
     and their values: integer labels in ``[0, C)``, one-hot or probability values in ``[0, 1]``.
 
     Args:
         pred: the scores ``(..., C)``, or anything with their ``shape``.
-        target: the targets, concrete or traced (see :func:`jaxnet.checks.check_values`).
+        target: the targets, concrete or traced (see ``jaxnet.checks.check_values``).
         name: the loss or metric, for the message.
     """
     if is_one_hot(pred, target):
@@ -138,7 +138,7 @@ def check_multiclass_targets(pred: jax.Array, target: jax.Array, name: str) -> N
 
 
 def check_targets(pred: jax.Array, target: jax.Array, name: str) -> None:
-    """The checks of :func:`accuracy`: binary targets (probabilities included) for one logit per
+    """The checks of ``accuracy``: binary targets (probabilities included) for one logit per
     example, multi-class targets otherwise."""
     if is_binary(pred):
         check_binary_targets(pred, target, name, probabilities=True)
@@ -182,7 +182,7 @@ def class_labels(pred: jax.Array, target: jax.Array) -> jax.Array:
 def correct(pred: jax.Array, target: jax.Array) -> jax.Array:
     """Whether each example's predicted class is its target class, a bool array of batch shape.
 
-    Takes ``pred`` and ``target`` as :func:`accuracy` does.
+    Takes ``pred`` and ``target`` as ``accuracy`` does.
     """
     if is_binary(pred):
         pred, target = binary_targets(pred, target)
@@ -380,7 +380,7 @@ def precision(
             By default ``average=None`` gives every class.
 
     Returns:
-        A :class:`Counted` metric: a float32 scalar with ``"macro"``; with ``average=None`` an
+        A ``Counted`` metric: a float32 scalar with ``"macro"``; with ``average=None`` an
         array of shape ``(C,)``, or ``(len(labels),)``. A class with no predictions (for
         precision), no examples (recall) or neither (F1) scores 0, as with scikit-learn's
         ``zero_division=0`` or its default ``"warn"``.
@@ -400,7 +400,7 @@ def recall(
     """The metric: recall, hits over examples of each class; their mean with
     ``average="macro"`` (scikit-learn's ``recall_score(average="macro")``), or one per class.
 
-    Takes its arguments and returns as :func:`precision` does.
+    Takes its arguments and returns as ``precision`` does.
     """
     return _class_score("recall", num_classes, average, labels)
 
@@ -411,7 +411,7 @@ def f1(
     """The metric: F1, the harmonic mean of precision and recall of each class; their mean with
     ``average="macro"`` (scikit-learn's ``f1_score(average="macro")``), or one per class.
 
-    Takes its arguments and returns as :func:`precision` does.
+    Takes its arguments and returns as ``precision`` does.
 
     Example:
         >>> import jax.numpy as jnp, jaxnet as jn

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import jaxnet as jn
-from jaxnet.training import callbacks
+from jaxnet import callbacks
 from jaxnet.training.progress import Progress
 
 
@@ -217,7 +217,7 @@ class FakeDisplay:
 def test_the_live_plot_redraws_in_place_in_a_notebook(monkeypatch):
     pytest.importorskip("IPython")
     display, cell = FakeDisplay(), [1]
-    monkeypatch.setattr(callbacks, "_in_notebook", lambda: True)
+    monkeypatch.setattr(callbacks, "in_notebook", lambda: True)
     monkeypatch.setattr(callbacks, "_notebook_cell", lambda: cell[0])
     monkeypatch.setattr("IPython.display.display", display)
     plot = jn.callbacks.LivePlot()

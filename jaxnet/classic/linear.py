@@ -20,7 +20,8 @@ from jaxnet import losses, regularizers
 from jaxnet.classic.base import check_example_shape, check_fitted, host_examples, labels_for
 from jaxnet.core import Params
 from jaxnet.layers import Dense, Flatten, Sequential
-from jaxnet.training import Objective, fit, objective
+from jaxnet.objective import Objective, objective
+from jaxnet.training import fit
 
 LOSSES = {"svm": losses.multiclass_hinge, "softmax": losses.softmax_cross_entropy}
 

@@ -1,7 +1,7 @@
 """Every cache of the training engine, in one place: bounded, and emptied by ``jn.clear_caches()``.
 
-Two kinds. A :class:`Cache` remembers what was computed for a hashable key (a model's structure
-and shapes). An :class:`IdentityCache` remembers what was computed for an object that does not
+Two kinds. A ``Cache`` remembers what was computed for a hashable key (a model's structure
+and shapes). An ``IdentityCache`` remembers what was computed for an object that does not
 change (a key array, an objective), found by identity; it holds the object weakly where Python
 allows, so an entry dies with its object and an id is never matched to a newer object, and it
 never keeps a user's array alive after a call. The compiled programs are ``jax.jit`` functions,

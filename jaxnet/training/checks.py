@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import LayerError, is_one_array, numbers_as_array, shape_of
+from jaxnet.objective import Objective
 from jaxnet.training import caches
 from jaxnet.training.caches import signature
 from jaxnet.training.hyperparams import optimizer_in_structure
-from jaxnet.training.objective import Objective
 from jaxnet.training.run_state import Params, Settings, State
 from jaxnet.validation import finite_data, nonnegative_number, positive_int
 

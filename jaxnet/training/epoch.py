@@ -1,11 +1,11 @@
 """The drivers: how the steps of an epoch run, for every configuration of a group at once.
 
 An epoch is a pure function ``(runs, x, y, orders) -> (runs, metrics, info)`` over run states
-with a leading configuration axis. Drivers decide only how :func:`~jaxnet.training.step.step`
+with a leading configuration axis. Drivers decide only how ``step``
 runs, never what it does:
 
 * the *scanned* epoch compiles one ``lax.scan`` over the epoch's batches;
-* the *host-dispatched* epoch (:func:`begin_host_epoch`) jits one step and dispatches it from the
+* the *host-dispatched* epoch (``begin_host_epoch``) jits one step and dispatches it from the
   host, batch after batch, without waiting for the device: XLA:CPU compiles convolutions inside
   a loop body into slow layouts (jax-ml/jax#12868), so convolutional models on a CPU run so;
 * over the configuration axis, one configuration alone runs as it is (the axis squeezed inside
@@ -13,11 +13,11 @@ runs, never what it does:
   time.
 
 Each driver has an *optimistic* version, unguarded, checked once at the epoch's end, and a
-*guarded* one that checks every step (see :func:`~jaxnet.training.step.step`); the monitor
+*guarded* one that checks every step (see ``step``); the monitor
 replays a failed epoch from its saved start with the guarded version. Randomness is a function
 of the run's key, the absolute epoch and the step within it, so the replay, a resumed run and a
 configuration of a sweep see the bits of the run they stand for. The batch order is drawn on the
-host (:func:`batch_order`), where NumPy shuffles while the device is busy.
+host (``batch_order``), where NumPy shuffles while the device is busy.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
-from jaxnet.training.placement import DataParallel
 from jaxnet.training.run_state import RUNNING, RunState
 from jaxnet.training.step import Carry, end_epoch, start_carry, step
 
@@ -47,7 +47,7 @@ def batch_order(seed: tuple[int, ...], epoch: int, n_examples: int,
                 batch_size: int) -> np.ndarray:
     """The example indices of an epoch's batches, ``(n_examples // batch_size, batch_size)``.
 
-    A function of the run's key (its :func:`key_seed`) and the absolute epoch only, never of how
+    A function of the run's key (its ``key_seed``) and the absolute epoch only, never of how
     many epochs this call has run: an interrupted and resumed run draws what an uninterrupted one
     draws. Drawn by NumPy's PCG64 generator, seeded by a ``SeedSequence`` of the key's words and
     the epoch; the remainder of ``n_examples`` is left out of the epoch.
@@ -79,7 +79,7 @@ class Plan:
 
     Attributes:
         recipe: what builds the objective and optimizer from the numbers, which are arguments
-            (see :mod:`jaxnet.training.hyperparams`).
+            (see ``jaxnet.training.hyperparams``).
         count: configurations in the group (padding included).
         side: how many run side by side: None for all (``vmap``), else ``lax.map`` in batches.
         guarded: the per-step guard.
@@ -91,6 +91,12 @@ class Plan:
     side: int | None
     guarded: bool = False
     placement: DataParallel | None = None
+
+    def __hash__(self):  # jit hashes its static arguments at every call: once is enough
+        if "_hash" not in self.__dict__:
+            object.__setattr__(self, "_hash", hash((self.recipe, self.count, self.side,
+                                                    self.guarded, self.placement)))
+        return self.__dict__["_hash"]
 
     def guard(self) -> Plan:
         return dataclasses.replace(self, guarded=True)
@@ -197,7 +203,7 @@ def _host_finish(plan: Plan, runs: RunState, carry: Carry, metrics: list, ran: l
 
 def begin_host_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any,
                      orders: Any) -> Callable[[], tuple]:
-    """Dispatches the first step of :func:`scanned_epoch`'s epoch, run one jitted step at a
+    """Dispatches the first step of ``scanned_epoch``'s epoch, run one jitted step at a
     time from the host, and returns the function that dispatches the rest and gives the
     outputs. The monitor reads the previous epoch in between, while the device already has
     this one's first step, so each epoch's recorded time stays its own (XLA:CPU runs small

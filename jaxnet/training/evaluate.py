@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxnet.objective import Objective
+from jaxnet.parallel import DataParallel, data_parallel
 from jaxnet.training import caches
 from jaxnet.training.checks import check_data, check_evaluation_args, examples_in
 from jaxnet.training.epoch import Plan, over_configs
 from jaxnet.training.hyperparams import as_arguments
-from jaxnet.training.objective import Objective
-from jaxnet.training.placement import DataParallel, data_parallel
 from jaxnet.training.run_state import Batch, Metrics, Params, RunState, State
 
 EVAL_BATCH = 1000

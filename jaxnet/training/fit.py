@@ -1,4 +1,4 @@
-"""``fit``: one configuration trained by the engine (:mod:`jaxnet.training.monitor`)."""
+"""``fit``: one configuration trained by the engine (``jaxnet.training.monitor``)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jaxnet.training.callbacks import Callback
+from jaxnet.objective import Objective, objective_with
+from jaxnet.parallel import data_parallel
 from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
 from jaxnet.training.group import Trial, example_step, unstack
 from jaxnet.training.hyperparams import fit_recipe, init_optimizer
 from jaxnet.training.monitor import train
-from jaxnet.training.objective import Objective, objective_with
-from jaxnet.training.placement import data_parallel
-from jaxnet.training.run_state import Batch, Params, RunState, State
+from jaxnet.training.run_state import Batch, Callback, Params, RunState, State
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,11 +118,11 @@ def fit(
             (``train_`` metrics: dropout off, BatchNorm's running statistics), beside the
             ``loss`` and metrics averaged over the epoch's steps in training mode.
         callbacks: functions ``callback(epoch, history, run)`` called at the end of every
-            epoch; one that returns True stops training (see :mod:`jaxnet.training.callbacks`).
+            epoch; one that returns True stops training (see ``jaxnet.callbacks``).
         mesh: train data-parallel over these devices (``jn.parallel.mesh()`` for all): each
             batch is split along its first axis over ``mesh_axis`` (the mesh's only axis by
             default), parameters and optimizer state are replicated; the result equals one
-            device's up to float rounding (see :mod:`jaxnet.training.placement`).
+            device's up to float rounding (see ``jaxnet.parallel``).
         mesh_axis: the mesh axis batches are split over.
         compute_dtype: mixed precision for this run, e.g. ``"bfloat16"``: the model computes
             in it while parameters, optimizer state, loss and penalty stay float32 (as
@@ -131,7 +130,7 @@ def fit(
         verbose: show progress: a bar in a terminal or notebook, a line per epoch in a log file.
 
     Returns:
-        A :class:`FitResult`. A NaN or infinite loss, gradient or update stops training with a
+        A ``FitResult``. A NaN or infinite loss, gradient or update stops training with a
         warning; the parameters returned are then the last whose loss was measured finite.
 
     Raises:

@@ -2,7 +2,7 @@
 
 ``fit`` makes a group of one configuration; ``sweep`` one group per structure (and per chunk of
 configurations when they are spread over a mesh). A group holds what the drivers need: the
-:class:`~jaxnet.training.epoch.Plan`, the configurations' numbers and run states stacked along a
+``Plan``, the configurations' numbers and run states stacked along a
 leading configuration axis, the data, and where each of them is placed.
 """
 
@@ -17,12 +17,12 @@ import jax
 import numpy as np
 import optax
 
+from jaxnet.objective import Objective
+from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
 from jaxnet.training.epoch import Plan, batch_order, key_seed, over_configs, runs_on_host
 from jaxnet.training.evaluate import EvaluationData, evaluation_data
 from jaxnet.training.hyperparams import as_arguments, stacked
-from jaxnet.training.objective import Objective
-from jaxnet.training.placement import DataParallel
 from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
 
 
@@ -137,7 +137,7 @@ def _init_optimizers(plan: Plan, values: Any, params: Any) -> Any:
 
 def example_step(trial: Trial, x: Any, y: Any, batch_size: int) -> tuple:
     """``(params, state, batch, key)`` of one step of ``trial``, the batch's shapes only: what
-    :func:`~jaxnet.training.hyperparams.fit_recipe` traces abstractly."""
+    ``fit_recipe`` traces abstractly."""
     def spec(a):
         return jax.ShapeDtypeStruct((batch_size, *np.shape(a)[1:]), jax.numpy.result_type(a))
 

@@ -4,13 +4,13 @@ A program of the engine takes a *recipe* (hashable, a static argument of ``jax.j
 recipe's *values* (arrays, traced). ``recipe.build(values)`` gives the objective and optimizer
 inside the trace:
 
-* :class:`Given` (``fit``): the objective is a pytree whose floats are leaves (see
-  :mod:`jaxnet.pytrees`), so its values are those leaves; one compilation serves every learning
+* ``Given`` (``fit``): the objective is a pytree whose floats are leaves (see
+  ``jaxnet.pytrees``), so its values are those leaves; one compilation serves every learning
   rate of a layer, every penalty strength. The optimizer stays in the structure, compared by
   the computation its update traces to: an optax optimizer's numbers are constants of that
   computation (``optax.adam(1e-2)`` compiles apart from ``optax.adam(1e-3)``, with a warning),
   unless they live in its state, the standard optax way: ``optax.inject_hyperparams``.
-* :class:`FromSetup` (``sweep``): the values are the configurations' numbers, a pytree with a
+* ``FromSetup`` (``sweep``): the values are the configurations' numbers, a pytree with a
   leading configuration axis, and the recipe calls the user's ``setup`` with them traced:
   ``optax.sgd(lr)`` with a traced ``lr`` is an optimizer whose rate is an argument, so a sweep
   over rates, strengths, dropout rates and seeds is one ``vmap``.
@@ -33,8 +33,8 @@ import jax
 import numpy as np
 
 from jaxnet import pytrees
+from jaxnet.objective import Objective, objective_with
 from jaxnet.training import caches
-from jaxnet.training.objective import Objective, objective_with
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -154,7 +154,7 @@ def numbers_of(config: dict) -> list[str]:
 
 def static_part(config: dict, traced: Sequence[str]) -> tuple:
     """The configuration's entries that are not traced, hashable (functions as
-    :class:`~jaxnet.pytrees.Opaque`)."""
+    ``Opaque``)."""
     return tuple((name, pytrees.Opaque(value) if callable(value) else value)
                  for name, value in config.items() if name not in traced)
 

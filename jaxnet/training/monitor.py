@@ -1,6 +1,6 @@
 """The monitor: the one host loop that runs a group's epochs and reads their results.
 
-``fit`` and ``sweep`` both train through :func:`train`: ``fit`` with a group of one
+``fit`` and ``sweep`` both train through ``train``: ``fit`` with a group of one
 configuration, ``sweep`` with one group per structure. Every rule lives here once, on arrays with
 a leading configuration axis: history, patience, the epsilon rule's and the guard's statuses,
 non-finite recovery, ``restore_best``, callbacks, progress and checkpoints.
@@ -26,13 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet.objective import epoch_record
+from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
-from jaxnet.training.callbacks import Callback
 from jaxnet.training.epoch import run_epoch
 from jaxnet.training.evaluate import evaluate_group
 from jaxnet.training.group import Group, Trial, make_group
-from jaxnet.training.objective import epoch_record
-from jaxnet.training.placement import DataParallel
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.run_state import (
@@ -40,6 +39,7 @@ from jaxnet.training.run_state import (
     NONFINITE,
     RUNNING,
     STOPPED,
+    Callback,
     RunState,
     Settings,
     Stopping,

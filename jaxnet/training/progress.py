@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     shell = sys.modules.get("IPython")
     ipython = shell.get_ipython() if shell is not None else None
     return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
@@ -46,9 +46,9 @@ class Progress:
         self.lines = False
         if not enabled:
             return
-        if _in_notebook() and _has_widgets():
+        if in_notebook() and _has_widgets():
             from tqdm.notebook import tqdm
-        elif _in_notebook() or _is_terminal(self.stream):
+        elif in_notebook() or _is_terminal(self.stream):
             from tqdm.std import tqdm
         else:
             self.lines = True

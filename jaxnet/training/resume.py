@@ -1,6 +1,6 @@
 """Checkpoints of a run: saving the run states at epoch boundaries, and resuming from them.
 
-A checkpoint holds a group's run states (:class:`~jaxnet.training.run_state.RunState`, with the
+A checkpoint holds a group's run states (``RunState``, with the
 leading configuration axis) and, as metadata, each configuration's history and stop reason and
 the settings that must not change within a run (batch size, number of examples, epsilon...).
 Resuming checks those settings and the keys, restores the latest checkpoint and goes on; since

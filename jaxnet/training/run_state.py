@@ -1,10 +1,10 @@
 """The names every part of training shares: the run's state, its settings, status codes, batches.
 
-This is the lowest module of :mod:`jaxnet.training`; every other file of the engine imports from
+This is the lowest module of ``jaxnet.training``; every other file of the engine imports from
 here and from nothing above it.
 
 The engine trains *configurations*: ``fit`` trains one, ``sweep`` many. Its state is one pytree,
-:class:`RunState`, whose every leaf has a leading configuration axis: everything needed to
+``RunState``, whose every leaf has a leading configuration axis: everything needed to
 continue each configuration's run exactly. A checkpoint saves exactly this pytree, and resuming
 loads it and goes on. ``FitResult.run`` is the one configuration of a ``fit``, without the axis.
 """
@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Params = dict[str, Any]
-State = dict[str, Any]
-Batch = tuple[Any, Any]
-Metrics = dict[str, jax.Array]
+from jaxnet.core import Params, State
+from jaxnet.objective import Batch, Metrics
+
+__all__ = ["Batch", "Metrics", "Params", "State", "RunState", "Stopping", "Settings", "Callback",
+           "Good", "EpochInfo", "RUNNING", "CONVERGED", "NONFINITE", "STOPPED", "start_run",
+           "improves", "all_finite"]
 
 # Status codes, carried through the compiled epoch as int32. STOPPED is set by the host
 # (patience, a callback): the device then leaves that configuration unchanged.
@@ -74,6 +77,14 @@ class RunState:
     key: jax.Array
     status: jax.Array
     stopping: Stopping
+
+
+class Callback(Protocol):
+    """What ``fit(..., callbacks=[...])`` calls at the end of every epoch (see
+    ``jaxnet.callbacks``); a sweep adds the keyword ``config``, the configuration's index."""
+
+    def __call__(self, epoch: int, history: Mapping[str, Sequence[float]],
+                 run: RunState, **kwargs: Any) -> bool | None: ...
 
 
 class Good(NamedTuple):

@@ -2,7 +2,7 @@
 for custom loops.
 
 Every driver (the scanned epoch, the host-dispatched epoch, configurations side by side or in
-turn) runs :func:`step`; it honours the configuration's status whenever it can change within an
+turn) runs ``step``; it honours the configuration's status whenever it can change within an
 epoch (the epsilon rule, the per-step guard), and otherwise costs nothing beyond the update.
 """
 
@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from jaxnet.training.objective import Objective
-from jaxnet.training.placement import data_parallel
+from jaxnet.objective import Objective
+from jaxnet.parallel import data_parallel
 from jaxnet.training.run_state import (
     CONVERGED,
     NONFINITE,
@@ -92,7 +92,7 @@ def step(objective: Objective, optimizer: optax.GradientTransformation, epsilon:
     step that changes every parameter by less than it converges the run, and the steps after
     it are not applied. ``guarded`` checks each step's loss, gradients and update, applies none
     after the first that is not finite, and remembers the last model whose loss was measured
-    finite (see :mod:`jaxnet.training.epoch`).
+    finite (see ``jaxnet.training.epoch``).
     """
     batch, key = inputs
     current = carry.model

@@ -1,9 +1,9 @@
 """Sweeps: many configurations of one training run as one compiled, vmapped program.
 
 ``jn.sweep(setup, configs, data, ...)`` calls ``setup(**config)`` for every configuration; each
-call returns a :class:`Trial` (objective, optimizer, initial parameters and state, key). The
+call returns a ``Trial`` (objective, optimizer, initial parameters and state, key). The
 numbers inside the objectives and optimizers (learning rates, penalty strengths, dropout rates,
-any float) are taken out by :mod:`jaxnet.training.hyperparams` and stacked along a leading
+any float) are taken out by ``jaxnet.training.hyperparams`` and stacked along a leading
 configuration axis, with the parameters, states and keys; the compiled epoch of ``fit`` is then
 ``vmap``-ped over that axis. Configurations whose structure differs (another hidden width, another
 optimizer) form separate groups, each one vmapped program, each configuration exactly the model
@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxnet.objective import objective_with
+from jaxnet.parallel import data_parallel
 from jaxnet.training.caches import signature
-from jaxnet.training.callbacks import Callback
 from jaxnet.training.checks import check_data, check_fit_args, examples_in
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
 from jaxnet.training.group import Trial, example_step, unstack
@@ -41,9 +42,7 @@ from jaxnet.training.hyperparams import (
     static_part,
 )
 from jaxnet.training.monitor import train
-from jaxnet.training.objective import objective_with
-from jaxnet.training.placement import data_parallel
-from jaxnet.training.run_state import Params, State
+from jaxnet.training.run_state import Callback, Params, State
 from jaxnet.validation import positive_int
 
 
@@ -183,10 +182,10 @@ def sweep(
         setup: ``setup(**config) -> jn.Trial(objective, optimizer, params, state, key)``; build
             the model, penalty and optimizer from the configuration's values there.
         configs: a list of configurations (dicts of keyword arguments for ``setup``, e.g. from
-            :func:`grid` or :func:`zipped`), or a dict of lists, read as a grid.
-        train_data, epochs, batch_size, validation_data, patience, min_delta, restore_best,
-            epsilon, evaluate_train, compute_dtype: as for ``jn.fit``, applied to every
-            configuration.
+            ``grid`` or ``zipped``), or a dict of lists, read as a grid.
+        train_data, epochs, batch_size, validation_data: as for ``jn.fit``.
+        patience, min_delta, restore_best, epsilon, evaluate_train, compute_dtype: as for
+            ``jn.fit``, applied to every configuration.
         checkpoint_dir: a folder for checkpoints of the sweep (one subfolder per group of
             configurations trained together); a sweep started again with the same arguments
             resumes from them, to the bits of an uninterrupted sweep.
@@ -210,7 +209,7 @@ def sweep(
         verbose: show progress per epoch.
 
     Returns:
-        A :class:`SweepResult`.
+        A ``SweepResult``.
 
     Example:
         >>> import jax, numpy as np, optax, jaxnet as jn

@@ -3,7 +3,7 @@ dependency).
 
 Every function builds a ``matplotlib.figure.Figure`` without pyplot, so nothing global changes
 (no backend is selected, no window opens); pass ``path`` to save it, or show the returned figure
-in a notebook. :func:`boundary_animation` writes an animated GIF (with Pillow, which matplotlib
+in a notebook. ``boundary_animation`` writes an animated GIF (with Pillow, which matplotlib
 brings). matplotlib is imported at the first figure, never at ``import jaxnet``.
 
 Files by figure kind: ``curves`` (training curves), ``images`` (image grids, confusion

@@ -65,7 +65,7 @@ def decision_boundary(
             For a jaxnet model: ``lambda p: model.apply(params, state, p)[0]``. Or those
             outputs already computed on ``boundary_grid(x, resolution, margin)``, shaped
             ``(resolution, resolution)`` or ``(resolution, resolution, C)``.
-        x: the points to show, ``(N, 2)``; the grid covers them (see :func:`boundary_grid`).
+        x: the points to show, ``(N, 2)``; the grid covers them (see ``boundary_grid``).
         y: their integer labels, ``(N,)``.
         ax: a matplotlib ``Axes`` to draw into (e.g. one panel of a side-by-side figure); a new
             figure if None.
@@ -111,14 +111,14 @@ def boundary_animation(
 ) -> Path:
     """Writes an animated GIF of a decision boundary moving, one frame per snapshot.
 
-    Each frame is drawn as :func:`decision_boundary` draws its figure, on the same axes, so only
+    Each frame is drawn as ``decision_boundary`` draws its figure, on the same axes, so only
     the colours (and the caption) change from frame to frame. The last frame is held for an
     extra second before the GIF loops. A frame identical to the one before it is stored, as GIF
     writers do, as a longer showing of that frame.
 
     Args:
         frames: one entry per snapshot, in order: a prediction function or precomputed
-            outputs, as ``predict_fn`` in :func:`decision_boundary`.
+            outputs, as ``predict_fn`` in ``decision_boundary``.
         x: the points to show, ``(N, 2)``.
         y: their integer labels, ``(N,)``.
         path: where to write the GIF.
@@ -126,7 +126,7 @@ def boundary_animation(
         title: a line over every frame, above the caption (e.g. the model).
         resolution: grid points along each axis.
         margin: how far the grid extends beyond the data, as a fraction of its extent.
-        shading: ``"class"`` or ``"probability"``, as in :func:`decision_boundary`.
+        shading: ``"class"`` or ``"probability"``, as in ``decision_boundary``.
         class_names: legend names indexed by label.
         fps: frames per second.
         size: the width and height of each frame in inches (``size * dpi`` pixels).

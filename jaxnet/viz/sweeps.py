@@ -115,7 +115,7 @@ def sweep_heatmap(
     was not trained is left blank. The best cell is outlined.
 
     Args:
-        result: a ``jn.SweepResult``, or rows as for :func:`sweep_curve`.
+        result: a ``jn.SweepResult``, or rows as for ``sweep_curve``.
         x: the swept value across; its distinct values, sorted, are the columns.
         y: the swept value up; its distinct values are the rows, the smallest at the bottom.
         metric: the value shown.

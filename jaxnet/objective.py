@@ -17,9 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import pytrees
-from jaxnet.core import Layer
+from jaxnet.core import Layer, Params, State
 from jaxnet.metrics import Counted, accuracy
-from jaxnet.training.run_state import Batch, Metrics, Params, State
+
+Batch = tuple[Any, Any]
+Metrics = dict[str, jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,19 +36,11 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from jaxnet.training.progress import _in_notebook
-from jaxnet.training.run_state import RunState
+from jaxnet.training.progress import in_notebook
 from jaxnet.viz._figure import save_figure
 from jaxnet.viz.curves import training_curves
-
-
-class Callback(Protocol):
-    """What ``fit(..., callbacks=[...])`` calls at the end of every epoch."""
-
-    def __call__(self, epoch: int, history: Mapping[str, Sequence[float]],
-                 run: RunState) -> bool | None: ...
 
 
 def _replace_atomically(path: Path, write: Callable[[str], Any]) -> None:
@@ -127,11 +119,11 @@ class JSONLogger:
 
     NaN and infinite values (an epoch with no applied step) are written as ``null``, so the file is
     strict JSON. Rewritten atomically each time, like
-    [`CSVLogger`][jaxnet.training.callbacks.CSVLogger].
+    [`CSVLogger`][jaxnet.callbacks.CSVLogger].
 
     Args:
         path: the JSON file to write; a ``{config}`` placeholder as for
-            [`CSVLogger`][jaxnet.training.callbacks.CSVLogger].
+            [`CSVLogger`][jaxnet.callbacks.CSVLogger].
     """
 
     path: str | os.PathLike
@@ -146,7 +138,7 @@ class JSONLogger:
 
 def _notebook_cell() -> int | None:
     """The execution count of the notebook cell now running; None outside a notebook."""
-    if not _in_notebook():
+    if not in_notebook():
         return None
     return sys.modules["IPython"].get_ipython().execution_count
 
@@ -182,7 +174,7 @@ class LivePlot:
 
     def __post_init__(self):
         _require("matplotlib", "LivePlot", "examples")
-        if self.path is None and not _in_notebook():
+        if self.path is None and not in_notebook():
             raise ValueError("LivePlot outside a notebook needs path=, the image file to redraw "
                              "each epoch, e.g. LivePlot(path='curves.png')")
         if self.path is not None and not Path(self.path).suffix:
