@@ -1,8 +1,12 @@
 """Hyperparameters as arguments: one compilation per structure, never a stale program."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+import pytest
 
 import jaxnet as jn
 
@@ -49,3 +53,39 @@ def test_the_same_objective_sees_a_changed_global_too():
     finally:
         SHIFT = 0.0
     np.testing.assert_allclose(after["loss"] - before["loss"], 2.0, rtol=1e-6)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate(jn.Layer):
+    """A layer whose float steers Python code: it cannot be traced."""
+
+    threshold: float = 0.5
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        return (x if self.threshold > 0.25 else -x), state
+
+
+def test_a_number_used_in_python_is_kept_a_constant_named_in_a_warning():
+    model = jn.Sequential([jn.Dense(2), Gate(0.75)])
+    params, state = model.init(jax.random.key(0), jnp.zeros((1, 3)))
+    _, _, _, (x, _) = _data_and_model()
+    y = (x[:, 0] > 0).astype(jnp.int32)
+    objective = jn.objective(model, jn.losses.softmax_cross_entropy)
+    with pytest.warns(UserWarning, match=r"layers\[1\].threshold is used in Python code"):
+        result = jn.fit(objective, params, state, optax.sgd(0.1), (x, y), epochs=2,
+                        batch_size=4, key=jax.random.key(1), verbose=False)
+    assert result.stop_reason == "epochs" and len(result.history["loss"]) == 2
+
+
+def test_jaxnet_objects_are_pytrees_whose_floats_are_leaves():
+    model = jn.Sequential([jn.Dense(4), jn.relu, jn.Dropout(0.2), jn.BatchNorm()])
+    objective = jn.objective(model, jn.losses.mse + 0.1 * jn.losses.mae,
+                             jn.regularizers.l2(1e-3, where="dense_0"))
+    leaves, treedef = jax.tree.flatten(objective)
+    assert leaves == [0.2, 0.99, 1e-5, 0.1, 1e-3]
+    other = jn.objective(jn.Sequential([jn.Dense(4), jn.relu, jn.Dropout(0.5), jn.BatchNorm()]),
+                         jn.losses.mse + 0.3 * jn.losses.mae,
+                         jn.regularizers.l2(1e-2, where="dense_0"))
+    assert jax.tree.structure(other) == treedef  # one compilation serves both
+    rebuilt = jax.tree.unflatten(treedef, [0.5, 0.9, 1e-3, 0.3, 1e-2])
+    assert rebuilt.model.layers[2].rate == 0.5 and rebuilt.penalty.scalar == 1e-2

@@ -154,11 +154,18 @@ def fit(
     callbacks = check_callbacks(callbacks)
     trial = Trial(objective, optimizer, params, state, typed_key(key))
     example = example_step(trial, x, y, settings.batch_size)
-    recipe, numbers = fit_recipe(objective, optimizer, example)
     opt_state = init_optimizer(optimizer, params) if opt_state is None else opt_state
-    outcome = train([trial], recipe, [numbers], x, y, validation, settings,
-                    placement=data_parallel(mesh, mesh_axis), opt_states=[opt_state],
-                    checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+
+    def train_with(recipe_and_numbers):
+        recipe, numbers = recipe_and_numbers
+        return train([trial], recipe, [numbers], x, y, validation, settings,
+                     placement=data_parallel(mesh, mesh_axis), opt_states=[opt_state],
+                     checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+
+    try:
+        outcome = train_with(fit_recipe(objective, optimizer, example))
+    except jax.errors.JAXTypeError:  # a number used in Python: find it, keep it a constant
+        outcome = train_with(fit_recipe(objective, optimizer, example, probe=True))
     (run,) = unstack(outcome.runs, 1)
     history, reason = outcome.histories[0], outcome.reasons[0]
     params, state, best_epoch = final_params(run)

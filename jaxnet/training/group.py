@@ -71,7 +71,7 @@ class Group:
     def place(self, tree: Any) -> Any:
         """Arrays made on the host (one row per configuration), placed like the run states."""
         if self.placement is None:
-            return jax.device_put(tree)
+            return tree  # jit takes NumPy arrays as they are: no operation of its own
         sharding = self.placement.split() if self.split_configs else None
         return self.placement.put(tree, sharding)
 

@@ -160,11 +160,12 @@ def static_part(config: dict, traced: Sequence[str]) -> tuple:
 
 
 def traceable(names: Sequence[str], attempt: Callable[[frozenset], None],
-              describe: Callable[[str], str]) -> frozenset:
+              describe: Callable[[str], str | None]) -> frozenset:
     """The names that must stay constants: none when ``attempt(frozenset())`` traces, else the
-    fewest found by adding names one by one; each is named in a warning."""
+    fewest found by adding names one by one; each float is named in a warning. When even all of
+    them as constants fail, the error is not about these numbers: it is raised as it is."""
     static: frozenset = frozenset()
-    error = _failure(attempt, static)
+    error = first = _failure(attempt, static)
     for name in names:
         if error is None:
             break
@@ -172,11 +173,13 @@ def traceable(names: Sequence[str], attempt: Callable[[frozenset], None],
             static, error = static | {name}, None
     if error is not None:  # no single name: keep every number constant
         static = frozenset(names)
+        if _failure(attempt, static) is not None:
+            attempt(static)
     for name in sorted(static):
         if describe(name) is None:  # an integer: it may size arrays, as a structure does
             continue
         warnings.warn(
-            f"{describe(name)} is used in Python code, where it cannot be traced ({error}); it "
+            f"{describe(name)} is used in Python code, where it cannot be traced ({first}); it "
             "is kept as a constant of the compiled program, so other values of it compile "
             "apart", UserWarning, stacklevel=6)
     return static
@@ -205,8 +208,11 @@ def _traces(recipe: Any, values: Any, example: tuple) -> None:
         functools.partial(_probe, recipe), values, *example))
 
 
-def fit_recipe(objective: Objective, optimizer: Any, example: tuple) -> tuple[Given, list]:
-    """``fit``'s recipe and values: the objective's floats, but those that cannot be traced.
+def fit_recipe(objective: Objective, optimizer: Any, example: tuple,
+               probe: bool = False) -> tuple[Given, list]:
+    """``fit``'s recipe and values: the objective's floats, all of them traced, or with
+    ``probe`` all but those that cannot be (found by tracing one step abstractly; ``fit`` asks
+    only when the compiled epoch failed to trace, so the common case pays nothing).
     ``example``: ``(params, state, batch, key)`` of one step."""
     optimizer = optimizer_in_structure(optimizer, example[0])
     _warn_if_only_numbers_changed(optimizer.computation)
@@ -220,6 +226,8 @@ def fit_recipe(objective: Objective, optimizer: Any, example: tuple) -> tuple[Gi
         leaves, treedef = jax.tree.flatten(constant)
         return Given(treedef, optimizer), leaves
 
+    if not probe:
+        return recipe_for(frozenset())
     static = traceable(list(paths), lambda static: _traces(*recipe_for(static), example),
                        lambda name: f"the objective's number {name}")
     return recipe_for(static)

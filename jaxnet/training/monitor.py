@@ -86,7 +86,7 @@ class Monitor:
     def train(self, runs: RunState, histories: list[dict], reasons: list) -> Outcome:
         """Trains from ``runs`` (their ``stopping`` set) to the end; ``histories`` and
         ``reasons`` are those of the epochs already done (a resumed run)."""
-        count, settings = self.group.count, self.settings
+        count = self.group.count
         self.histories, self.reasons = histories, reasons
         self.stopping = runs.stopping
         self.status = np.array(jax.device_get(runs.status))[:count]
@@ -96,6 +96,20 @@ class Monitor:
             self.reasons[c] = None  # a resumed run that reached its epochs goes on to more
         done = int(np.asarray(jax.device_get(runs.epoch))[:count].max(initial=0))
         bar = self._progress(done)
+        try:
+            runs = self._loop(runs, done, bar)
+        finally:
+            bar.close()
+        for c in range(count):
+            self.reasons[c] = self.reasons[c] or "epochs"
+        runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
+        if self.writer is not None:
+            self.writer.save(runs, self.histories, self.reasons, self.done, final=True)
+        return Outcome(runs, self.histories, self.reasons, self.compile_time)
+
+    def _loop(self, runs: RunState, done: int, bar: Progress) -> RunState:
+        """Dispatches and reads the epochs; returns the run states after the last one read."""
+        settings = self.settings
         pending, clock, self.compile_time = None, time.perf_counter(), 0.0
         while True:
             number = done + (pending is not None)  # the epoch to dispatch
@@ -126,13 +140,8 @@ class Monitor:
                     back = _where(self._rows(stopped), runs, outputs[0])
                     outputs = (back, *outputs[1:])
                 pending = (start, outputs, evaluations)
-        bar.close()
-        for c in range(count):
-            self.reasons[c] = self.reasons[c] or "epochs"
-        runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
-        if self.writer is not None:
-            self.writer.save(runs, self.histories, self.reasons, done, final=True)
-        return Outcome(runs, self.histories, self.reasons, self.compile_time)
+        self.done = done
+        return runs
 
     def _what(self) -> str:
         count = self.group.count
