@@ -61,7 +61,7 @@ class Opaque:
 
     def __init__(self, fn: Any):
         self.fn = fn
-        self.reads = globals_read(fn) if isinstance(fn, types.FunctionType) else ()
+        self.reads = globals_read(fn) if _users(fn) else ()
 
     def __eq__(self, other):
         if not isinstance(other, Opaque):
@@ -92,6 +92,16 @@ class Cosmetic:
         return 0
 
 
+# Libraries whose functions read no global a user changes: their snapshots are skipped.
+_LIBRARIES = frozenset({"jaxnet", "jax", "jaxlib", "optax", "numpy", "flax", "chex"})
+
+
+def _users(fn: Any) -> bool:
+    """Whether ``fn`` is a Python function of the user's (not of a library's)."""
+    return (isinstance(fn, types.FunctionType)
+            and (fn.__module__ or "").partition(".")[0] not in _LIBRARIES)
+
+
 def globals_read(fn: types.FunctionType, active: frozenset = frozenset()) -> tuple:
     """``(name, value)`` for each module global that ``fn``'s code (nested code included)
     reads: numbers and strings by value, functions of the same module by the globals they read
@@ -104,8 +114,7 @@ def globals_read(fn: types.FunctionType, active: frozenset = frozenset()) -> tup
         value = namespace[name]
         if isinstance(value, (int, float, complex, str, bytes, type(None))):
             snapshot.append((name, type(value), value))
-        elif (isinstance(value, types.FunctionType) and value.__globals__ is namespace
-              and value not in active):
+        elif (_users(value) and value.__globals__ is namespace and value not in active):
             snapshot.append((name, _Same(value), globals_read(value, active | {fn})))
         elif not isinstance(value, (types.ModuleType, type)):
             snapshot.append((name, _Same(value)))

@@ -120,6 +120,7 @@ KEY_WORDS = IdentityCache()
 # (hyperparams.optimizer_in_structure), and the last computation seen of each kind.
 OPTIMIZERS = IdentityCache()
 OPTIMIZER_KINDS = Cache()
+OPTIMIZER_SEEN = Cache()
 # Recipes whose numbers were found to trace (hyperparams.traceable).
 TRACEABLE = Cache()
 # Whether a model convolves, by model and shapes (epoch.runs_on_host).

@@ -103,11 +103,15 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
     first = trials[0]
     batch_placement = None if split_configs else placement
     plan = Plan(recipe, len(trials), side, placement=batch_placement)
-    params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
-    opt_state = (_stack(opt_states) if opt_states is not None
-                 else _init_optimizers(plan, values, params))
+    if opt_states is not None:
+        params, state, keys, opt_state = _stack([(t.params, t.state, t.key, s)
+                                                 for t, s in zip(trials, opt_states)])
+    else:
+        params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
+        opt_state = _init_optimizers(plan, values, params)
+    # Counters and statuses start on the host: the monitor reads them without a transfer.
     zeros = np.zeros(len(trials), np.int32)
-    runs = RunState(params, state, opt_state, zeros, zeros, keys, zeros + RUNNING, None)
+    runs = RunState(params, state, opt_state, zeros, zeros.copy(), keys, zeros + RUNNING, None)
     if placement is not None:
         sharding = placement.split() if split_configs else None
         x, y = placement.put((x, y))

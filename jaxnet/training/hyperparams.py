@@ -97,6 +97,9 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d*(?:e[-+]?\d+)?")
 
 
 def _warn_if_only_numbers_changed(text: str) -> None:
+    if caches.OPTIMIZER_SEEN.get(text, lambda: False):
+        return  # this computation was seen, and warned about, before
+    caches.OPTIMIZER_SEEN.entries[text] = True
     kind = _NUMBER.sub("#", text)
     before = caches.OPTIMIZER_KINDS.get(kind, lambda: text)
     if before == text:
@@ -216,6 +219,9 @@ def fit_recipe(objective: Objective, optimizer: Any, example: tuple,
     ``example``: ``(params, state, batch, key)`` of one step."""
     optimizer = optimizer_in_structure(optimizer, example[0])
     _warn_if_only_numbers_changed(optimizer.computation)
+    if not probe:
+        leaves, treedef = jax.tree.flatten(objective)
+        return Given(treedef, optimizer), leaves
     paths = {jax.tree_util.keystr(path): path
              for path, _ in jax.tree_util.tree_flatten_with_path(objective)[0]}
 
@@ -226,8 +232,6 @@ def fit_recipe(objective: Objective, optimizer: Any, example: tuple,
         leaves, treedef = jax.tree.flatten(constant)
         return Given(treedef, optimizer), leaves
 
-    if not probe:
-        return recipe_for(frozenset())
     static = traceable(list(paths), lambda static: _traces(*recipe_for(static), example),
                        lambda name: f"the objective's number {name}")
     return recipe_for(static)
