@@ -1,7 +1,12 @@
 """Checks shared by the layer tests: shape agreement, models batched by vmap, gradients, padding;
-and the source material's MLP."""
+the source material's MLP; and a training process killed once it has written its checkpoints."""
 
 import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -82,3 +87,22 @@ def same_pads(sizes, window, strides):
         total = max((math.ceil(size / s) - 1) * s + w - size, 0)
         pads.append((total // 2, total - total // 2))
     return pads
+
+
+def kill_after_checkpoints(script: str, directory: Path, count: int = 2,
+                           timeout: float = 180) -> int:
+    """Runs ``python -c script`` and kills it with SIGKILL (no chance to clean up) once
+    ``directory`` holds ``count`` checkpoints; returns the latest checkpoint's step."""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if directory.exists() and len(jn.checkpoint.Manager(directory).steps()) >= count:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode()
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    return jn.checkpoint.Manager(directory).latest_step()

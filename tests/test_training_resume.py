@@ -1,17 +1,14 @@
 """Checkpointed fit: a resumed run ends bit-identical to an uninterrupted one."""
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import kill_after_checkpoints
 
 import jaxnet as jn
 
@@ -130,18 +127,6 @@ SCRIPT = textwrap.dedent("""
 def test_a_killed_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
     directory = tmp_path / "run"
     script = SCRIPT.format(tests=os.path.dirname(__file__), directory=str(directory))
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if directory.exists() and len(jn.checkpoint.Manager(directory).steps()) >= 2:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, process.stderr.read().decode()
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    killed_at = jn.checkpoint.Manager(directory).latest_step()
+    killed_at = kill_after_checkpoints(script, directory, timeout=120)
     assert 0 < killed_at < 400
     assert_same_bits(train(400, directory), train(400))

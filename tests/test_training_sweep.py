@@ -2,11 +2,7 @@
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 import warnings
 
 import chex
@@ -15,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import kill_after_checkpoints
 
 import jaxnet as jn
 
@@ -345,20 +342,7 @@ def long_sweep(directory, epochs=300):
 def test_a_sweep_killed_mid_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
     directory = tmp_path / "sweep"
     script = KILLED_SWEEP.format(tests=os.path.dirname(__file__), directory=str(directory))
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    group = directory / "group_0"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if group.exists() and len(jn.checkpoint.Manager(group).steps()) >= 2:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, process.stderr.read().decode()
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    killed_at = jn.checkpoint.Manager(group).latest_step()
+    killed_at = kill_after_checkpoints(script, directory / "group_0")
     assert 0 < killed_at < 300
     resumed, whole = long_sweep(directory), long_sweep(None)
     jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
