@@ -74,6 +74,7 @@ def test_a_nan_rate_stops_a_stepwise_run_with_its_starting_parameters():
     jax.tree.map(np.testing.assert_array_equal, result.params, params)
 
 
+@pytest.mark.slow
 def test_a_stepwise_run_resumes_bit_for_bit(tmp_path):
     objective, params, state, data = cnn_problem()
 

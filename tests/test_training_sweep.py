@@ -220,7 +220,7 @@ def _patience_rule_stops_at(losses, patience):
     return len(losses)
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", [0, 4])  # seed 4 stopped fit and sweep apart before
 def test_fit_and_sweep_stop_a_flat_loss_at_the_same_epoch(seed):
     # sgd(0.0): the loss only moves by float rounding between epochs (other batches, same sum).
     trial = setup(seed=seed, dropout=0.0)
@@ -249,6 +249,7 @@ def test_a_bfloat16_sweep_with_dropout_equals_its_fit():
     assert_close(swept.params[0], alone.params, tolerance=1e-6)
 
 
+@pytest.mark.slow
 def test_restore_best_returns_each_configuration_s_best_epoch_as_its_fit_does():
     configs = [{"lr": 0.3}, {"lr": 0.02}]
     swept = jn.sweep(setup, configs, DATA, epochs=6, batch_size=32, validation_data=DATA,
@@ -278,6 +279,7 @@ def test_callbacks_are_told_the_configuration_and_stop_only_it():
     assert all(length == epoch == run_epoch for epoch, _, length, run_epoch in seen)
 
 
+@pytest.mark.slow
 def test_a_sweep_s_compute_dtype_trains_each_configuration_as_its_fit():
     swept = jn.sweep(setup, [{"lr": 0.05}], DATA, epochs=2, batch_size=32,
                      compute_dtype="bfloat16", verbose=False)
@@ -296,6 +298,7 @@ def sweep_in(directory, epochs):
                     validation_data=DATA, patience=3, checkpoint_dir=directory, verbose=False)
 
 
+@pytest.mark.slow
 def test_a_sweep_resumed_from_its_checkpoints_equals_an_uninterrupted_one(tmp_path):
     sweep_in(tmp_path, 2)
     resumed, whole = sweep_in(tmp_path, 4), sweep_in(None, 4)
@@ -315,6 +318,7 @@ def cnn_setup(lr, seed=0):
     return jn.Trial(objective, optax.adam(lr), params, state, jax.random.key(seed))
 
 
+@pytest.mark.slow
 def test_a_convolutional_sweep_trains_each_configuration_as_its_fit():
     configs = jn.grid(lr=[0.01, 0.03], seed=[0, 1])
     swept = jn.sweep(cnn_setup, configs, DATA, epochs=2, batch_size=64, verbose=False)
@@ -358,6 +362,7 @@ def test_best_scores_a_setting_by_the_mean_over_its_seeds_as_the_heat_map_does()
     assert result.best("val_accuracy", over=()) == 0  # the single luckiest run
 
 
+@pytest.mark.slow
 def test_compile_time_is_recorded_apart_from_the_first_epoch_in_fit_and_sweep():
     jn.clear_caches()
     trial = setup(width=7)  # a structure no other test compiles

@@ -9,6 +9,7 @@ The directory holds three Orbax items: ``arrays`` (the leaves keyed by position)
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,9 @@ def _read_items(path: Path, leaf_paths: dict[str, str] | None = None, **items) -
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
             return checkpointer.restore(path.absolute(), args=ocp.args.Composite(**items))
     except Exception as error:
+        # Orbax's other reads of this checkpoint were abandoned with its event loop: collect
+        # them now, while the caller handles this error, not in some later, unrelated code.
+        gc.collect()
         text = str(error)
         # Orbax's and TensorStore's errors for an unreadable array quote its path in the store,
         # which starts with its key.

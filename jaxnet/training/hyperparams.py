@@ -104,7 +104,8 @@ def _warn_if_only_numbers_changed(text: str) -> None:
     before = caches.OPTIMIZER_KINDS.get(kind, lambda: text)
     if before == text:
         return
-    changed = [(a, b) for a, b in zip(_NUMBER.findall(before), _NUMBER.findall(text)) if a != b]
+    changed = list(dict.fromkeys((a, b) for a, b in zip(_NUMBER.findall(before),
+                                                         _NUMBER.findall(text)) if a != b))
     shown = ", ".join(f"{b} (was {a})" for a, b in changed[:3])
     warnings.warn(
         f"this optimizer differs from one compiled before only in its numbers ({shown}): optax "
