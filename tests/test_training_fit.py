@@ -231,7 +231,8 @@ def test_evaluate_is_the_exact_mean_over_uneven_chunks():
     assert whole["accuracy"] == pytest.approx(float(jn.metrics.accuracy(pred, y)), rel=1e-6)
 
 
-@pytest.mark.parametrize("sizes", [(1001, 1500, 2000), (300, 400, 512), (2100, 3000, 4000)])
+@pytest.mark.parametrize("sizes", [(1001, 1500, 2000), (300, 400, 512),
+                                   pytest.param((2100, 3000, 4000), marks=pytest.mark.slow)])
 def test_evaluate_compiles_once_for_data_sets_of_one_bucket(sizes):
     traced = []
 

@@ -43,7 +43,7 @@ def test_a_convolutional_model_runs_stepwise_on_a_cpu_and_an_mlp_does_not():
                              mlp_state, x)
 
 
-@pytest.mark.parametrize("guarded", [False, True])
+@pytest.mark.parametrize("guarded", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_the_stepwise_epoch_equals_the_scanned_epoch(guarded):
     objective, params, state, (x, y) = cnn_problem()
     optimizer = optax.adam(1e-2)
