@@ -270,8 +270,9 @@ def check_fits_in_memory(tree: PyTree, what: str = "its parameters and state") -
 
 
 def _device_memory() -> tuple[int | None, str]:
-    """The bytes the default device can still hold (None when unknown), and where, in words."""
-    device = jax.devices()[0]
+    """The bytes this process's first device can still hold (None when unknown), and where, in
+    words. Its own device: another process's devices have no statistics to read here."""
+    device = jax.local_devices()[0]
     stats = device.memory_stats()
     if stats and "bytes_limit" in stats:
         return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"{device} has free"
