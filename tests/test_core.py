@@ -300,7 +300,7 @@ def test_a_layer_bigger_than_the_device_memory_left_is_refused_before_it_is_allo
         monkeypatch):
     model = jn.Sequential([jn.Dense(8), jn.Dense(500, name="wide")])
     x = jnp.zeros((1, 400))
-    monkeypatch.setattr(jax, "devices", lambda *args: [_Device()])
+    monkeypatch.setattr(jax, "local_devices", lambda *args, **kwargs: [_Device()])
     # dense_0: 400 * 8 + 8 floats, 12.8 kB; wide: 8 * 500 + 500 floats, 18 kB: both fit.
     model.init(jax.random.key(0), x)
     wide = jn.Sequential([jn.Dense(500, name="wide")])
