@@ -97,9 +97,9 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d*(?:e[-+]?\d+)?")
 
 
 def _warn_if_only_numbers_changed(text: str) -> None:
-    if caches.OPTIMIZER_SEEN.get(text, lambda: False):
+    if text in caches.OPTIMIZER_SEEN.entries:
         return  # this computation was seen, and warned about, before
-    caches.OPTIMIZER_SEEN.entries[text] = True
+    caches.OPTIMIZER_SEEN.get(text, lambda: True)
     kind = _NUMBER.sub("#", text)
     before = caches.OPTIMIZER_KINDS.get(kind, lambda: text)
     if before == text:

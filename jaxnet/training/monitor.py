@@ -31,7 +31,7 @@ from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
 from jaxnet.training.epoch import run_epoch
 from jaxnet.training.evaluate import evaluate_group
-from jaxnet.training.group import Group, Trial, make_group
+from jaxnet.training.group import Group, Trial, make_group, unstack
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.run_state import (
@@ -260,8 +260,6 @@ class Monitor:
     def _callbacks_stop(self, c: int, epoch: int, runs: RunState) -> bool:
         if not self.callbacks:
             return False
-        from jaxnet.training.group import unstack
-
         run = dataclasses.replace(unstack(runs, c + 1)[c], stopping=None)
         extra = {"config": c} if self.group.split_configs else {}
         return any([bool(callback(epoch + 1, self.histories[c], run, **extra))
