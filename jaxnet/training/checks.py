@@ -23,16 +23,26 @@ from jaxnet.training import caches
 from jaxnet.training.caches import signature
 from jaxnet.training.hyperparams import optimizer_in_structure
 from jaxnet.training.run_state import Params, Settings, State
+from jaxnet.training.source import (
+    BatchCheck,
+    Stream,
+    StreamError,
+    batch_spec,
+    is_random_access,
+    is_stream,
+    refuse_iterator,
+    stream,
+)
 from jaxnet.validation import finite_data, nonnegative_number, positive_int
 
 
-def check_fit_args(*, epochs, batch_size, n_examples: int, patience, min_delta, epsilon,
+def check_fit_args(*, epochs, batch_size, n_examples: int | None, patience, min_delta, epsilon,
                    checkpoint_every, restore_best=False, validation=False,
                    evaluate_train=False) -> Settings:
     """The arguments of ``fit`` and ``sweep`` that shape the loop, checked, as ``Settings`` of
     Python numbers."""
     batch_size = positive_int(batch_size, "batch_size")
-    if batch_size > n_examples:
+    if n_examples is not None and batch_size > n_examples:
         raise ValueError(
             f"batch_size must be at most the number of training examples ({n_examples}), "
             f"got {batch_size}"
@@ -112,6 +122,51 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     if key is not None:
         caches.CHECKED_DATA.get(key, lambda: (weakref.ref(data[0]), weakref.ref(data[1])))
     return x, y
+
+
+def check_stream(objective: Objective, params: Params, state: State, data: Any,
+                 batch_size: int, share: tuple[int, int], key: jax.Array | None,
+                 what: str) -> tuple[Stream, tuple, BatchCheck]:
+    """A streamed ``data`` checked: the stream, its first batch (checked against the model and
+    its loss as ``check_data`` checks arrays) and the check every later batch gets."""
+    source = stream(data, batch_size, share, what)
+    first = jax.tree.map(np.asarray, tuple(source.first(key)))
+    if not isinstance(first, tuple) or len(first) != 2:
+        raise StreamError(f"{what}: its first batch is not a pair (x, y) of arrays")
+    rows = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(first)}
+    if rows != {source.local_batch}:
+        each = f" (each of {share[1]} processes reads {source.local_batch})" if share[1] > 1 \
+            else ""
+        raise StreamError(f"{what}: its first batch holds {sorted(rows, key=str)} examples, but "
+                          f"batch_size is {batch_size}{each}")
+    x, y = check_data(objective, params, state, first, f"{what} (its first batch)")
+    targets = None
+    if is_one_array(y):
+        out = jax.eval_shape(lambda p, s, xs: objective.model.apply(p, s, xs)[0], params, state,
+                             jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x))
+        if isinstance(out, jax.ShapeDtypeStruct):
+            def targets(labels, where):
+                _check_targets(objective, (labels.shape[0], *out.shape[1:]), labels, where)
+    return source, first, BatchCheck(batch_spec(first), what, targets)
+
+
+def evaluation_input(objective: Objective, params: Params, state: State, data: Any,
+                     part: tuple[int, int], what: str) -> Any:
+    """A set to evaluate: arrays checked as ``check_data`` checks them, or a random-access
+    source (its first examples checked against the model), read whole and in order."""
+    refuse_iterator(data, what)
+    if not is_stream(data):
+        return check_data(objective, params, state, data, what)
+    if not is_random_access(data):
+        raise TypeError(f"{what} is a function; a set to evaluate is read whole and in order, "
+                        "so it must be arrays (x, y) or a random-access source (len() and "
+                        "source[i], e.g. jn.data.ArraySource or a grain.MapDataset)")
+    source = Stream(data, part[1], part)
+    if source.n_examples == 0:
+        raise ValueError(f"{what} is empty: expected at least one example")
+    first = source.read(np.arange(min(source.n_examples, 2)))
+    check_data(objective, params, state, first, f"{what} (its first examples)")
+    return source
 
 
 def _shapes(tree: Any) -> Any:

@@ -189,10 +189,14 @@ def _host_step(plan: Plan, values: Any, carry: Carry, x: Any, y: Any, orders: ja
 
 
 @caches.compiled
-@functools.partial(jax.jit, static_argnums=0)
-def _host_finish(plan: Plan, runs: RunState, carry: Carry, metrics: list, ran: list):
-    metrics = jax.tree.map(lambda *steps: jnp.stack(steps, axis=1), *metrics)
-    ran = jnp.stack(ran, axis=1)
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def finish_host_epoch(plan: Plan, chunked: bool, runs: RunState, carry: Carry, metrics: list,
+                      ran: list):
+    """The epoch's outputs from its dispatches' carry and outputs: one step's each, or
+    (``chunked``) a chunk of steps' each."""
+    join = jnp.concatenate if chunked else jnp.stack
+    metrics = jax.tree.map(lambda *steps: join(steps, axis=1), *metrics)
+    ran = join(ran, axis=1)
 
     def one(_, run, carry, metrics, ran):
         new, metrics, info = end_epoch(run, carry, metrics, ran, plan.guarded)
@@ -223,7 +227,7 @@ def begin_host_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any,
 
     def complete():
         dispatch(range(1, orders.shape[1]))
-        return _host_finish(plan, runs, carry, metrics, ran)
+        return finish_host_epoch(plan, False, runs, carry, metrics, ran)
 
     return complete
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jax
@@ -14,10 +15,11 @@ from jax.sharding import Mesh
 from jaxnet.objective import Objective
 from jaxnet.parallel import DataParallel, data_parallel
 from jaxnet.training import caches
-from jaxnet.training.checks import check_data, check_evaluation_args, examples_in
+from jaxnet.training.checks import check_evaluation_args, evaluation_input, examples_in
 from jaxnet.training.epoch import Plan, over_configs
 from jaxnet.training.hyperparams import as_arguments
 from jaxnet.training.run_state import Batch, Metrics, Params, RunState, State
+from jaxnet.training.source import Prefetch, Stream, share
 
 EVAL_BATCH = 1000
 
@@ -72,9 +74,11 @@ def evaluation_data(x: Any, y: Any, batch_size: int = EVAL_BATCH,
     return EvaluationData(x, y, n, chunk)
 
 
-def _evaluate(objective: Objective, chunk: int, params, state, x, y, n,
+def _evaluate(objective: Objective, chunk: int, params, state, x, y, n, total,
               placement: DataParallel | None = None) -> Metrics:
-    """Means (and counted metrics' sums) over the first ``n`` examples of padded ``x, y``."""
+    """Sums over the first ``n`` examples of padded ``x, y``, divided by ``total`` (counted
+    metrics' sums are not divided): the means over the set when ``total`` is ``n``, a part of
+    them for a part of a set read in chunks."""
     count = jax.tree.leaves(x)[0].shape[0] // chunk
     chunks = jax.tree.map(lambda a: a.reshape(count, chunk, *a.shape[1:]), (x, y))
 
@@ -90,9 +94,9 @@ def _evaluate(objective: Objective, chunk: int, params, state, x, y, n,
         return jax.lax.cond(index * chunk < n, sums, lambda: zeros)  # padding chunks: skipped
 
     per_chunk = jax.lax.map(chunk_sums, (jnp.arange(count), chunks))
-    total = jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk)
-    return {name: v if objective.summed(name) else v / n.astype(v.dtype)
-            for name, v in total.items()}
+    sums = jax.tree.map(lambda v: jnp.sum(v, axis=0), per_chunk)
+    return {name: v if objective.summed(name) else v / total.astype(v.dtype)
+            for name, v in sums.items()}
 
 
 def evaluate(
@@ -129,12 +133,15 @@ def evaluate(
         (0.667, 1.424)
     """
     batch_size = check_evaluation_args(objective, batch_size)
-    x, y = check_data(objective, params, state, data, "data")
     placement = data_parallel(mesh, mesh_axis)
+    data = evaluation_input(objective, params, state, data, share(placement), "data")
+    if isinstance(data, Stream):
+        prepared = streamed_evaluation_data(data, batch_size, placement)
+    else:
+        prepared = evaluation_data(*data, batch_size, placement)
     if placement is not None:
         params, state = placement.put((params, state))
-    metrics = evaluate_arrays(objective, params, state,
-                              evaluation_data(x, y, batch_size, placement), placement)
+    metrics = evaluate_arrays(objective, params, state, prepared, placement)
     return {name: objective.value(name, value) for name, value in metrics.items()}
 
 
@@ -142,30 +149,90 @@ def evaluate_arrays(objective: Objective, params: Params, state: State, data: Ev
                     placement: DataParallel | None = None) -> Metrics:
     """`evaluate` on prepared data, without waiting for the result."""
     leaves, treedef = jax.tree.flatten(objective)
+    if isinstance(data, StreamedData):
+        return _summed(_evaluation(treedef, data.chunk, placement, as_arguments(leaves), params,
+                                   state, x, y, np.int32(n), np.int32(data.n))
+                       for x, y, n in data.chunks())
     return _evaluation(treedef, data.chunk, placement, as_arguments(leaves), params, state,
-                       data.x, data.y, np.int32(data.n))
+                       data.x, data.y, np.int32(data.n), np.int32(data.n))
 
 
 # Compiled once per structure of the objective and bucket of the data: penalty strengths and
 # other numbers in the objective, and the number of real examples, are arguments.
 @caches.compiled
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _evaluation(treedef, chunk, placement, leaves, params, state, x, y, n):
+def _evaluation(treedef, chunk, placement, leaves, params, state, x, y, n, total):
     objective = jax.tree.unflatten(treedef, leaves)
-    return _evaluate(objective, chunk, params, state, x, y, n, placement)
+    return _evaluate(objective, chunk, params, state, x, y, n, total, placement)
 
 
 def evaluate_group(plan: Plan, values: Any, runs: RunState, data: EvaluationData) -> Metrics:
     """Every configuration's evaluation (leading configuration axis), dispatched."""
+    if isinstance(data, StreamedData):
+        return _summed(_group_evaluation(plan, data.chunk, values, runs.params, runs.state, x, y,
+                                         np.int32(n), np.int32(data.n))
+                       for x, y, n in data.chunks())
     return _group_evaluation(plan, data.chunk, values, runs.params, runs.state, data.x, data.y,
-                             np.int32(data.n))
+                             np.int32(data.n), np.int32(data.n))
 
 
 @caches.compiled
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _group_evaluation(plan, chunk, values, params, state, x, y, n):
+def _group_evaluation(plan, chunk, values, params, state, x, y, n, total):
     def one(values, params, state):
         objective = plan.recipe.build(values[0])[0]
-        return _evaluate(objective, chunk, params, state, x, y, n, plan.placement)
+        return _evaluate(objective, chunk, params, state, x, y, n, total, plan.placement)
 
     return over_configs(one, plan)(values, params, state)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StreamedData:
+    """A random-access source evaluated in order, ``chunk`` examples at a time, read ahead by a
+    thread: the set never needs to be in memory. Each process reads its share of every chunk."""
+
+    stream: Stream
+    n: int
+    chunk: int
+    placement: DataParallel | None
+
+    def chunks(self) -> Iterator[tuple[Any, Any, int]]:
+        """``(x, y, real examples)`` of each chunk, placed; the last chunk padded by repeating
+        the set's last example."""
+        index, count = self.stream.share
+        local = self.chunk // count
+
+        def read():
+            for start in range(0, self.n, self.chunk):
+                rows = np.minimum(np.arange(start, start + self.chunk), self.n - 1)
+                x, y = self.stream.read(rows[index * local:(index + 1) * local])
+                yield x, y, min(self.chunk, self.n - start)
+
+        def place(item):
+            x, y, n = item
+            if self.placement is None:
+                return (*jax.device_put((x, y)), n)
+            sharding = self.placement.split()
+            x, y = jax.tree.map(
+                lambda a: jax.make_array_from_process_local_data(sharding, a), (x, y))
+            return x, y, n
+
+        return Prefetch(read(), prepare=place)
+
+
+def streamed_evaluation_data(stream: Stream, batch_size: int = EVAL_BATCH,
+                             placement: DataParallel | None = None) -> StreamedData:
+    """A random-access ``stream`` ready for evaluation in chunks of ``batch_size`` examples (a
+    power of two below it for a smaller set, and a multiple of the processes)."""
+    n = stream.n_examples
+    chunk, _ = evaluation_shape(n, batch_size)
+    processes = stream.share[1]
+    return StreamedData(stream, n, -(-chunk // processes) * processes, placement)
+
+
+def _summed(parts: Iterable[Metrics]) -> Metrics:
+    """The sum of the metrics of a set's chunks (each already divided by the set's size)."""
+    total = None
+    for part in parts:
+        total = part if total is None else jax.tree.map(jnp.add, total, part)
+    return total

@@ -15,9 +15,10 @@ from jax.sharding import Mesh
 
 from jaxnet.objective import Objective, objective_with
 from jaxnet.parallel import data_parallel
-from jaxnet.training.checks import check_data, check_fit_args, check_opt_state, examples_in
+from jaxnet.training.checks import check_fit_args, check_opt_state
 from jaxnet.training.group import Trial, example_step, unstack
 from jaxnet.training.hyperparams import fit_recipe, init_optimizer
+from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
 from jaxnet.training.run_state import Batch, Callback, Params, RunState, State
 
@@ -140,27 +141,29 @@ def fit(
         raise TypeError(f"fit takes an objective from jn.objective(...), got {objective!r}")
     if compute_dtype is not None:
         objective = objective_with(objective, compute_dtype=compute_dtype)
-    x, y = check_data(objective, params, state, train_data, "train_data")
-    validation = None
-    if validation_data is not None:
-        validation = check_data(objective, params, state, validation_data, "validation_data")
+    key = typed_key(key)
+    placement = data_parallel(mesh, mesh_axis)
+    inputs = training_inputs(objective, params, state, train_data, validation_data,
+                             batch_size=batch_size, key=key, placement=placement,
+                             evaluate_train=evaluate_train)
+    x, y = inputs.x, inputs.y
     settings = check_fit_args(
-        epochs=epochs, batch_size=batch_size, n_examples=examples_in(x), patience=patience,
+        epochs=epochs, batch_size=batch_size, n_examples=inputs.n_examples, patience=patience,
         min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
-        restore_best=restore_best, validation=validation is not None,
+        restore_best=restore_best, validation=inputs.validation is not None,
         evaluate_train=evaluate_train)
     if opt_state is not None:
         check_opt_state(optimizer, params, opt_state)
     callbacks = check_callbacks(callbacks)
-    trial = Trial(objective, optimizer, params, state, typed_key(key))
+    trial = Trial(objective, optimizer, params, state, key)
     example = example_step(trial, x, y, settings.batch_size)
     opt_state = init_optimizer(optimizer, params) if opt_state is None else opt_state
 
     def train_with(recipe_and_numbers):
         recipe, numbers = recipe_and_numbers
-        return train([trial], recipe, [numbers], x, y, validation, settings,
-                     placement=data_parallel(mesh, mesh_axis), opt_states=[opt_state],
-                     checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+        return train([trial], recipe, [numbers], x, y, inputs.validation, settings,
+                     placement=placement, opt_states=[opt_state], checkpoint_dir=checkpoint_dir,
+                     callbacks=callbacks, verbose=verbose, streamed=inputs.streamed)
 
     try:
         outcome = train_with(fit_recipe(objective, optimizer, example))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -20,10 +20,24 @@ import optax
 from jaxnet.objective import Objective
 from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
-from jaxnet.training.epoch import Plan, batch_order, key_seed, over_configs, runs_on_host
-from jaxnet.training.evaluate import EvaluationData, evaluation_data
+from jaxnet.training.epoch import (
+    Plan,
+    batch_order,
+    key_seed,
+    over_configs,
+    run_epoch,
+    runs_on_host,
+)
+from jaxnet.training.evaluate import (
+    EvaluationData,
+    StreamedData,
+    evaluation_data,
+    streamed_evaluation_data,
+)
 from jaxnet.training.hyperparams import as_arguments, stacked
 from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
+from jaxnet.training.source import BatchCheck, Stream
+from jaxnet.training.streamed import CHUNK, begin_stream_epoch, placer, read_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +60,7 @@ class Group:
         host: whether steps are dispatched from the host (convolutions on a CPU).
         objective: the first configuration's objective (its metrics name the history).
         values: the configurations' numbers, stacked (one configuration: weak Python floats).
-        x, y: the training data, placed.
+        x, y: the training data, placed (None for a stream).
         validation, train_set: prepared evaluation sets (``train_`` only with
             ``evaluate_train``), or None.
         seeds: each configuration's key words, the seeds of its batch orders.
@@ -61,12 +75,25 @@ class Group:
     values: Any
     x: Any
     y: Any
-    validation: EvaluationData | None
-    train_set: EvaluationData | None
+    validation: EvaluationData | StreamedData | None
+    train_set: EvaluationData | StreamedData | None
     seeds: tuple
     count: int
     placement: DataParallel | None
     split_configs: bool
+    stream: Streamed | None = None
+    keys: tuple = ()
+
+    def dispatch(self, plan: Plan, start: RunState, epoch: int, settings: Settings):
+        """Dispatches epoch number ``epoch`` from ``start`` with ``plan``'s driver; returns the
+        function that gives its outputs."""
+        if self.stream is None:
+            return run_epoch(plan, self.host, self.values, start, self.x, self.y,
+                             self.orders(epoch, settings))
+        stream, check = self.stream
+        reader = read_epoch(stream, self.seeds, self.keys, epoch, 1 if self.host else CHUNK,
+                            check, placer(self.placement, self.split_configs))
+        return begin_stream_epoch(plan, self.values, start, reader, stream.n_batches, epoch)
 
     def place(self, tree: Any) -> Any:
         """Arrays made on the host (one row per configuration), placed like the run states."""
@@ -82,12 +109,21 @@ class Group:
                                                 settings.batch_size) for seed in self.seeds]))
 
 
+class Streamed(NamedTuple):
+    """Streamed training data: the stream and the check each of its batches gets."""
+
+    stream: Stream
+    check: BatchCheck
+
+
 def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, y: Any,
-               validation: tuple | None, settings: Settings, *, side: int | None,
+               validation: Any, settings: Settings, *, side: int | None,
                placement: DataParallel | None, split_configs: bool,
-               opt_states: Sequence[Any] | None = None) -> tuple[Group, RunState]:
+               opt_states: Sequence[Any] | None = None,
+               streamed: Streamed | None = None) -> tuple[Group, RunState]:
     """The group of ``trials`` (of one ``recipe``, with each configuration's ``numbers``) and
-    its starting run states, stacked."""
+    its starting run states, stacked. With ``streamed`` data, ``x, y`` are its first batch
+    and ``validation`` may be a stream too."""
     count = len(trials)
     if placement is not None and split_configs:
         # Pad to a multiple of the devices with copies of the last configuration, whose
@@ -112,21 +148,32 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
     # Counters and statuses start on the host: the monitor reads them without a transfer.
     zeros = np.zeros(len(trials), np.int32)
     runs = RunState(params, state, opt_state, zeros, zeros.copy(), keys, zeros + RUNNING, None)
+    host = runs_on_host(first.objective, first.params, first.state, x)
+    if streamed is not None:
+        x = y = None
     if placement is not None:
         sharding = placement.split() if split_configs else None
-        x, y = placement.put((x, y))
+        if streamed is None:
+            x, y = placement.put((x, y))
         runs = placement.put(runs, sharding)
         if len(trials) > 1:
             values = placement.put(values, sharding)
     train_set = None
     if settings.evaluate_train:
-        train_set = evaluation_data(x, y, placement=batch_placement)
+        train_set = _evaluation_set(streamed.stream if streamed else (x, y), batch_placement)
     if validation is not None:
-        validation = evaluation_data(*validation, placement=batch_placement)
-    host = runs_on_host(first.objective, first.params, first.state, x)
+        validation = _evaluation_set(validation, batch_placement)
     group = Group(plan, host, first.objective, values, x, y, validation, train_set,
-                  tuple(key_seed(t.key) for t in trials), count, placement, split_configs)
+                  tuple(key_seed(t.key) for t in trials), count, placement, split_configs,
+                  streamed, tuple(t.key for t in trials))
     return group, runs
+
+
+def _evaluation_set(data: Any, placement: DataParallel | None) -> Any:
+    """Arrays padded for the compiled evaluation, or a random-access stream read in chunks."""
+    if isinstance(data, Stream):
+        return streamed_evaluation_data(data, placement=placement)
+    return evaluation_data(*data, placement=placement)
 
 
 @caches.compiled

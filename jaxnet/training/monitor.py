@@ -29,9 +29,8 @@ import numpy as np
 from jaxnet.objective import epoch_record
 from jaxnet.parallel import DataParallel
 from jaxnet.training import caches
-from jaxnet.training.epoch import run_epoch
 from jaxnet.training.evaluate import evaluate_group
-from jaxnet.training.group import Group, Trial, make_group, unstack
+from jaxnet.training.group import Group, Streamed, Trial, make_group, unstack
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.run_state import (
@@ -173,9 +172,7 @@ class Monitor:
     def _dispatch(self, start: RunState, epoch: int):
         """Dispatches epoch number ``epoch`` from ``start``; returns the function that gives its
         outputs and their dispatched evaluations. Nothing here waits for the device."""
-        group = self.group
-        complete = run_epoch(group.plan, group.host, group.values, start, group.x, group.y,
-                             group.orders(epoch, self.settings))
+        complete = self.group.dispatch(self.group.plan, start, epoch, self.settings)
         return lambda: (lambda outputs: (outputs, self._evaluations(outputs[0])))(complete())
 
     def _evaluations(self, runs: RunState) -> dict[str, Any]:
@@ -270,9 +267,7 @@ class Monitor:
         """Replays epoch number ``epoch`` under the guard; configurations in ``bad`` keep the
         last parameters whose loss was measured finite, and that epoch's metrics."""
         group, plan = self.group, self.group.plan.guard()
-        orders = group.orders(epoch, self.settings)
-        end, metrics, info = run_epoch(plan, group.host, group.values, start, group.x, group.y,
-                                       orders)()
+        end, metrics, info = group.dispatch(plan, start, epoch, self.settings)()
         model, taken, measured = info.good
         base = start
         unmeasured = bad & ~np.asarray(measured)[:group.count]
@@ -286,8 +281,7 @@ class Monitor:
                     f"the loss is not finite at the parameters{self._label(first)} this call of "
                     f"{caller} started from (epoch {epoch + 1}, first step): check the model's "
                     "outputs on the training data, e.g. a log or division that meets zero")
-            _, _, before = run_epoch(plan, group.host, group.values, self.previous, group.x,
-                                     group.y, group.orders(epoch - 1, self.settings))()
+            _, _, before = group.dispatch(plan, self.previous, epoch - 1, self.settings)()
             mask = self._rows(unmeasured)
             model = _where(mask, before.good.model, model)
             taken = jnp.where(mask, before.good.taken, taken)
@@ -323,12 +317,13 @@ def train(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, 
           placement: DataParallel | None = None, split_configs: bool = False,
           opt_states: Sequence[Any] | None = None, checkpoint_dir: str | Path | None = None,
           configs: list | None = None, callbacks: Sequence[Callback] = (),
-          verbose: bool = True, labels: Sequence[str] = ()) -> Outcome:
+          verbose: bool = True, labels: Sequence[str] = (),
+          streamed: Streamed | None = None) -> Outcome:
     """Trains ``trials`` (of one ``recipe``, with each configuration's ``numbers``) as one group:
     what ``fit`` (one trial) and ``sweep`` (each group of its configurations) call."""
     group, runs = make_group(trials, recipe, numbers, x, y, validation, settings, side=side,
                              placement=placement, split_configs=split_configs,
-                             opt_states=opt_states)
+                             opt_states=opt_states, streamed=streamed)
     size = group.plan.count
     stopping = Stopping(np.full(size, np.inf, np.float32), np.zeros(size, np.int32),
                         np.zeros(size, np.int32), runs.params if settings.restore_best else None,

@@ -115,7 +115,7 @@ class Settings:
 
     epochs: int
     batch_size: int
-    n_examples: int
+    n_examples: int | None  # None: a function streams the data
     patience: int | None = None
     min_delta: float = 0.0
     epsilon: float | None = None

@@ -32,7 +32,7 @@ from jax.sharding import Mesh
 from jaxnet.objective import objective_with
 from jaxnet.parallel import data_parallel
 from jaxnet.training.caches import signature
-from jaxnet.training.checks import check_data, check_fit_args, examples_in
+from jaxnet.training.checks import check_data, check_fit_args
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
 from jaxnet.training.group import Trial, example_step, unstack
 from jaxnet.training.hyperparams import (
@@ -41,8 +41,10 @@ from jaxnet.training.hyperparams import (
     setup_recipe,
     static_part,
 )
+from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
 from jaxnet.training.run_state import Callback, Params, State
+from jaxnet.training.source import Stream, is_stream
 from jaxnet.validation import positive_int
 
 
@@ -234,24 +236,30 @@ def sweep(
     _check_values(configs)
     trials = [_trial(setup, config, index, compute_dtype) for index, config in enumerate(configs)]
     first = trials[0]
-    x, y = check_data(first.objective, first.params, first.state, train_data, "train_data")
+    placement = data_parallel(mesh, mesh_axis)
+    if placement is not None and jax.process_count() > 1 and is_stream(train_data):
+        raise ValueError("a sweep over the processes of a job takes its training data in "
+                         "memory: streamed data is read by each process for its own "
+                         "configurations only in fit (pass arrays, or sweep on one process)")
+    inputs = training_inputs(first.objective, first.params, first.state, train_data,
+                             validation_data, batch_size=batch_size, key=first.key,
+                             placement=placement, evaluate_train=evaluate_train)
+    x, y, validation = inputs.x, inputs.y, inputs.validation
     settings = check_fit_args(
-        epochs=epochs, batch_size=batch_size, n_examples=examples_in(x), patience=patience,
+        epochs=epochs, batch_size=batch_size, n_examples=inputs.n_examples, patience=patience,
         min_delta=min_delta, epsilon=epsilon, checkpoint_every=checkpoint_every,
         restore_best=restore_best, validation=validation_data is not None,
         evaluate_train=evaluate_train)
     callbacks = check_callbacks(callbacks)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
-    placement = data_parallel(mesh, mesh_axis)
     outcomes: dict[int, tuple] = {}
     for number, (recipe, members) in enumerate(_groups(setup, configs, trials, compute_dtype,
                                                         x, y, settings.batch_size)):
         lead = trials[members[0]]
         x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
-        validation = None
-        if validation_data is not None:
-            validation = check_data(lead.objective, lead.params, lead.state, validation_data,
+        if validation is not None and not isinstance(validation, Stream):
+            validation = check_data(lead.objective, lead.params, lead.state, validation,
                                     "validation_data")
         # With a mesh, chunks of configurations are split over the devices, one program per
         # chunk; without one, the whole group is one program that trains ``side`` of them
@@ -268,7 +276,8 @@ def sweep(
                             settings, side=side, placement=placement, split_configs=True,
                             checkpoint_dir=folder, configs=[configs[i] for i in chunk],
                             callbacks=[_told(callback, chunk) for callback in callbacks],
-                            verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk])
+                            verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk],
+                            streamed=inputs.streamed)
             runs = unstack(outcome.runs, len(chunk))
             for i, run, history, reason in zip(chunk, runs, outcome.histories, outcome.reasons):
                 params, state, best_epoch = final_params(run)
