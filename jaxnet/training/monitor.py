@@ -95,10 +95,13 @@ class Monitor:
             self.reasons[c] = None  # a resumed run that reached its epochs goes on to more
         done = int(np.asarray(jax.device_get(runs.epoch))[:count].max(initial=0))
         bar = self._progress(done)
+        self.unread = None
         try:
             runs = self._loop(runs, done, bar)
         finally:
             bar.close()
+            if self.unread is not None:  # an epoch dispatched, then not needed: stop its reader
+                self.unread()
         for c in range(count):
             self.reasons[c] = self.reasons[c] or "epochs"
         runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
@@ -173,7 +176,14 @@ class Monitor:
         """Dispatches epoch number ``epoch`` from ``start``; returns the function that gives its
         outputs and their dispatched evaluations. Nothing here waits for the device."""
         complete = self.group.dispatch(self.group.plan, start, epoch, self.settings)
-        return lambda: (lambda outputs: (outputs, self._evaluations(outputs[0])))(complete())
+        self.unread = getattr(complete, "close", None)
+
+        def outputs():
+            self.unread = None
+            done = complete()
+            return done, self._evaluations(done[0])
+
+        return outputs
 
     def _evaluations(self, runs: RunState) -> dict[str, Any]:
         """The evaluations after an epoch, dispatched: validation set, and training set if

@@ -151,4 +151,5 @@ def begin_stream_epoch(plan: Plan, values: Any, runs: RunState, reader: Prefetch
                               f"the source promised {n_batches}")
         return finish_host_epoch(plan, True, runs, carry, metrics, ran)
 
+    complete.close = reader.close  # for an epoch dispatched and then not needed
     return complete
