@@ -1,4 +1,5 @@
-"""Data parallelism: 8 simulated devices and 2 processes give the single-device results.
+"""Data parallelism: 8 simulated devices and 2 processes give the single-device results, from
+arrays in memory or from a streamed source that each process reads only its share of.
 
 Each run is a fresh process (tests/scripts/parallel_run.py), since the number of devices is
 fixed when JAX starts.
@@ -16,9 +17,14 @@ import optax
 import pytest
 
 import jaxnet as jn
+from jaxnet.training.epoch import batch_order, key_seed
 
 SCRIPT = Path(__file__).parent / "scripts" / "parallel_run.py"
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# The training in parallel_run.py: its examples, batch size, epochs and key.
+EXAMPLES, BATCH, EPOCHS, KEY = 512, 64, 3, 1
 
 
 def run(out, *arguments, devices=1, background=False):
@@ -59,17 +65,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_form_one_job_with_the_single_device_parameters_and_a_checkpoint(
-        one_device, tmp_path):
-    port, checkpoints = str(free_port()), tmp_path / "checkpoints"
-    processes = [run(tmp_path / "params.npz", "--mesh", "--processes", "2", "--process",
-                     str(i), "--port", port, "--checkpoint", str(checkpoints), devices=4,
-                     background=True) for i in range(2)]
+def start_two_processes(out, *arguments):
+    """parallel_run.py as one job of two processes of four devices each, on this host."""
+    port = str(free_port())
+    processes = [run(out, "--mesh", "--processes", "2", "--process", str(i), "--port", port,
+                     *arguments, devices=4, background=True) for i in range(2)]
     for process in processes:
         output, _ = process.communicate(timeout=300)
         assert process.returncode == 0, output[-3000:]
-    two = np.load(tmp_path / "params.npz")
+    return np.load(out)
+
+
+@pytest.mark.slow
+def test_two_processes_form_one_job_with_the_single_device_parameters_and_a_checkpoint(
+        one_device, tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    two = start_two_processes(tmp_path / "params.npz", "--checkpoint", str(checkpoints))
     assert int(two["devices"]) == 8
     assert_same(one_device, two)
     assert jn.checkpoint.Manager(checkpoints).steps() == [1, 2, 3]
@@ -86,6 +97,57 @@ def test_two_processes_form_one_job_with_the_single_device_parameters_and_a_chec
     leaves = jax.tree.leaves(jax.tree.map(lambda a: a[0], (restored.params, restored.state)))
     for index, leaf in enumerate(leaves):
         np.testing.assert_allclose(np.asarray(leaf), two[str(index)], rtol=1e-6, atol=1e-6)
+
+
+def reads(out, process):
+    """The indices of each read of the training and evaluation sources by ``process``."""
+    recorded = np.load(f"{out}.reads{process}.npz")
+    return {name: np.split(recorded[f"{name}_rows"], np.cumsum(recorded[f"{name}_sizes"])[:-1])
+            for name in ("train", "evaluation")}
+
+
+@pytest.mark.slow
+def test_two_processes_streaming_a_source_read_only_their_share_and_give_the_single_device_run(
+        one_device, tmp_path):
+    two = start_two_processes(tmp_path / "params.npz", "--stream")
+    assert int(two["devices"]) == 8
+    assert_same(one_device, two)
+
+    half = BATCH // 2
+    orders = [batch_order(key_seed(jax.random.key(KEY)), epoch, EXAMPLES, BATCH)
+              for epoch in range(EPOCHS)]
+    read = [reads(tmp_path / "params.npz", process) for process in range(2)]
+    trained = []
+    for process in range(2):
+        train = [tuple(rows.tolist()) for rows in read[process]["train"]]
+        # Every read is half a batch: the model's check of the first examples, then this
+        # process's block of every batch of every epoch, and nothing else.
+        assert {len(rows) for rows in train} == {half}
+        assert train[0] == tuple(range(half))
+        blocks = [tuple(batch[process * half:(process + 1) * half].tolist())
+                  for order in orders for batch in order]
+        assert sorted(train[1:]) == sorted(blocks)
+        trained.append(np.concatenate(read[process]["train"][1:]))
+    # Together the two processes read each example once an epoch, each half of them.
+    assert len(trained[0]) == len(trained[1]) == EPOCHS * EXAMPLES // 2
+    assert (np.bincount(np.concatenate(trained), minlength=EXAMPLES) == EPOCHS).all()
+
+    # Evaluation reads the whole set, each process a disjoint half of it, after a check of the
+    # first examples.
+    evaluated = [np.concatenate(read[process]["evaluation"][1:]) for process in range(2)]
+    assert len(evaluated[0]) == len(evaluated[1]) == EXAMPLES // 2
+    assert not set(evaluated[0].tolist()) & set(evaluated[1].tolist())
+    assert sorted(np.concatenate(evaluated).tolist()) == list(range(EXAMPLES))
+
+
+@pytest.mark.slow
+def test_eight_devices_streaming_a_source_give_the_single_device_parameters(one_device, tmp_path):
+    eight = run(tmp_path / "params.npz", "--mesh", "--stream", devices=8)
+    assert int(eight["devices"]) == 8
+    assert_same(one_device, eight)
+    train = reads(tmp_path / "params.npz", 0)["train"]
+    assert {len(rows) for rows in train} == {BATCH}  # one process reads whole batches
+    assert len(train) == 1 + EPOCHS * (EXAMPLES // BATCH)
 
 
 @pytest.mark.slow

@@ -2,6 +2,10 @@
 writes the final parameters; run by tests/test_parallel.py in fresh processes.
 
     python parallel_run.py OUT.npz [--mesh] [--process I --processes N --port P] [--checkpoint DIR]
+                           [--sweep] [--stream]
+
+With ``--stream`` the training and evaluation sets are random-access sources that record which
+examples this process read: each process writes them to OUT.npz.reads<I>.npz.
 """
 
 import argparse
@@ -14,6 +18,7 @@ parser.add_argument("--processes", type=int, default=1)
 parser.add_argument("--port", type=int, default=0)
 parser.add_argument("--checkpoint", default=None)
 parser.add_argument("--sweep", action="store_true")
+parser.add_argument("--stream", action="store_true")
 args = parser.parse_args()
 
 import jax  # noqa: E402
@@ -38,8 +43,30 @@ params, state = model.init(jax.random.key(0), x[:1])
 objective = jn.objective(model, jn.losses.softmax_cross_entropy,
                          jn.regularizers.l2(2e-3, where="dense_1"))
 mesh = jn.parallel.mesh() if args.mesh else None
+
+
+class Recorded:
+    """The examples of ``x`` and ``y`` as a random-access source that records every read."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.reads = x, y, []
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+    def read(self, indices):
+        self.reads.append(np.asarray(indices))
+        return self.x[indices], self.y[indices]
+
+
 data = (x, y)
-if args.processes > 1:
+if args.stream:
+    # Every process holds the whole set and reads only its share of each batch.
+    data, evaluation_data = Recorded(x, y), Recorded(x, y)
+elif args.processes > 1:
     share = N // args.processes
     rows = slice(args.process * share, (args.process + 1) * share)
     data = (jn.parallel.from_process_data(x[rows], mesh),
@@ -60,9 +87,16 @@ else:
     result = jn.fit(objective, params, state, optax.sgd(0.05, momentum=0.9), data, epochs=3,
                     batch_size=64, key=jax.random.key(1), mesh=mesh, verbose=False,
                     checkpoint_dir=args.checkpoint)
-    evaluation = jn.evaluate(objective, result.params, result.state, data, mesh=mesh)
+    evaluation = jn.evaluate(objective, result.params, result.state,
+                             evaluation_data if args.stream else data, mesh=mesh)
     leaves = {str(j): np.asarray(jax.device_get(leaf))
               for j, leaf in enumerate(jax.tree.leaves((result.params, result.state)))}
     leaves["evaluation"] = np.array([evaluation["loss"], evaluation["accuracy"]])
 if args.process == 0:
     np.savez(args.out, devices=len(jax.devices()), **leaves)
+if args.stream:
+    reads = {name: source.reads for name, source in
+             (("train", data), ("evaluation", evaluation_data))}
+    np.savez(f"{args.out}.reads{args.process}.npz",
+             **{f"{name}_rows": np.concatenate(r) for name, r in reads.items()},
+             **{f"{name}_sizes": np.array([len(i) for i in r]) for name, r in reads.items()})
