@@ -2,6 +2,11 @@
 the same arrays in memory; a function of (epoch, key) streams anything else; bad streams fail
 clearly, naming the batch."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +16,8 @@ import pytest
 import jaxnet as jn
 from jaxnet.training import streamed
 from jaxnet.training.source import StreamError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def problem(n=300, seed=0, width=4):
@@ -265,3 +272,14 @@ def test_a_function_cannot_be_evaluated_and_says_what_can():
         jn.evaluate(objective, params, state, epoch_function(x, y))
     with pytest.raises(ValueError, match="evaluate_train=True.*random-access"):
         fit(epoch_function(x, y), evaluate_train=True)
+
+
+@pytest.mark.slow
+def test_a_grain_worker_that_dies_fails_fit_without_a_hang():
+    pytest.importorskip("grain")
+    script = Path(__file__).parent / "scripts" / "grain_worker_dies.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "RAISED RuntimeError: Worker process was terminated unexpectedly" in done.stdout, \
+        done.stdout + done.stderr[-2000:]
+    assert float(done.stdout.split("SECONDS")[1]) < 60
