@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from files import IDX_CODES, idx_bytes
 
-from jaxnet.data.idx import parse_idx, read_idx
+from jaxnet.data.idx import map_idx, parse_idx, read_idx
 
 
 def test_mnist_headers_have_the_official_magic_numbers():
@@ -61,3 +61,24 @@ def test_a_truncated_gzip_file_is_a_clear_error(tmp_path):
 def test_a_wrong_magic_number_is_not_idx(magic):
     with pytest.raises(ValueError, match="is not an IDX file"):
         parse_idx(magic + bytes(8))
+
+
+@pytest.mark.parametrize("dtype", list(IDX_CODES))
+def test_map_idx_maps_the_data_in_place(dtype, tmp_path):
+    array = np.arange(60).reshape(5, 3, 4).astype(dtype)
+    (tmp_path / "a").write_bytes(idx_bytes(array))
+    mapped = map_idx(tmp_path / "a")
+    assert isinstance(mapped, np.memmap) and mapped.shape == (5, 3, 4)
+    assert mapped.offset == 16 and mapped.dtype == np.dtype(dtype).newbyteorder(">")
+    np.testing.assert_array_equal(mapped[[4, 0]], array[[4, 0]])
+
+
+def test_map_idx_checks_the_file_size_against_the_header(tmp_path):
+    data = idx_bytes(np.zeros((4, 28, 28), np.uint8))
+    (tmp_path / "cut").write_bytes(data[:3000])
+    with pytest.raises(ValueError, match=r"cut is truncated: its header promises shape "
+                                         r"\(4, 28, 28\)"):
+        map_idx(tmp_path / "cut")
+    (tmp_path / "long").write_bytes(data + b"\0")
+    with pytest.raises(ValueError, match="longer than its header says"):
+        map_idx(tmp_path / "long")
