@@ -1,6 +1,7 @@
 """Tests for jaxnet.data.download: the cache folder and verified downloads over file:// URLs,
 and over a local HTTP server for the time limits."""
 
+import gzip
 import hashlib
 import os
 import re
@@ -14,9 +15,11 @@ from jaxnet.data import download
 from jaxnet.data.download import (
     ChecksumError,
     MissingDataError,
+    atomic_file,
     cache_dir,
     checksum_of,
     fetch_all,
+    gunzip_once,
 )
 
 CONTENT = b"official bytes " * 1000
@@ -268,3 +271,51 @@ def test_a_bad_file_in_a_read_only_cache_is_a_checksum_error(mirror, tmp_path):
                                                 rf"cache folder {folder} is read-only"):
             fetch_all(cache, {"a.gz": _sha256(CONTENT)}, [_url(mirror)], download=True)
     assert [p.name for p in cache.iterdir()] == ["a.gz"]
+
+
+def test_atomic_file_renames_into_place_only_when_the_block_ends(tmp_path):
+    target = tmp_path / "sub" / "a.bin"
+    with atomic_file(target) as out:
+        out.write(b"whole")
+        assert not target.exists()
+        assert [p.name.endswith(".part") for p in target.parent.iterdir()] == [True]
+    assert target.read_bytes() == b"whole"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(target) as out:
+            out.write(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"whole" and os.listdir(target.parent) == ["a.bin"]
+
+
+def test_gunzip_once_writes_the_contents_beside_the_file_once(tmp_path):
+    (tmp_path / "a.gz").write_bytes(gzip.compress(CONTENT))
+    target = gunzip_once(tmp_path / "a.gz")
+    assert target == tmp_path / "a" and target.read_bytes() == CONTENT
+    written = target.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert gunzip_once(tmp_path / "a.gz").stat().st_mtime_ns == written
+
+
+def test_gunzip_once_replaces_a_copy_cut_short(tmp_path):
+    (tmp_path / "a.gz").write_bytes(gzip.compress(CONTENT))
+    (tmp_path / "a").write_bytes(CONTENT[:-1])
+    with pytest.warns(UserWarning, match="does not hold the contents of a.gz"):
+        assert gunzip_once(tmp_path / "a.gz").read_bytes() == CONTENT
+
+
+def test_gunzip_once_of_a_damaged_gzip_file_is_an_error_and_writes_nothing(tmp_path):
+    data = gzip.compress(CONTENT)
+    (tmp_path / "a.gz").write_bytes(data[: len(data) // 2] + data[-8:])
+    with pytest.raises(ValueError, match=r"a\.gz is a truncated or damaged gzip file"):
+        gunzip_once(tmp_path / "a.gz")
+    assert os.listdir(tmp_path) == ["a.gz"]
+
+
+def test_gunzip_once_removes_a_stale_temporary_copy(tmp_path):
+    (tmp_path / "a.gz").write_bytes(gzip.compress(CONTENT))
+    stale = tmp_path / ".a.x1y2.part"
+    stale.write_bytes(b"left by a killed process")
+    old = time.time() - download.STALE_AFTER - 1
+    os.utime(stale, (old, old))
+    gunzip_once(tmp_path / "a.gz")
+    assert sorted(os.listdir(tmp_path)) == ["a", "a.gz"]

@@ -12,17 +12,22 @@ and never deleted, and a fresh copy is downloaded in its place when downloads ar
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gzip
 import hashlib
 import http.client
 import os
+import shutil
+import struct
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from jaxnet.validation import nonnegative_number
@@ -139,6 +144,81 @@ def remove_stale_parts(folder: Path, names: Iterable[str]) -> None:
                     part.unlink()
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator:
+    """A binary file to write ``path`` through: a temporary file beside it (``.<name>.<random>
+    .part``), synced and renamed to ``path`` when the block ends, removed when the block raises
+    (Ctrl-C included). So ``path`` never holds a half-written file, and readers see either no
+    file or the whole one.
+
+    Raises:
+        OSError: the folder cannot be written to (see ``is_read_only``).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def gunzip_once(path: Path) -> Path:
+    """The uncompressed copy of a (verified) gzip file: ``path`` without its ``.gz``, beside it,
+    written the first time it is asked for.
+
+    The copy is checked at every call against the CRC-32 and length that the gzip file's trailer
+    records for its contents, which ties it to the verified download; a copy that fails (cut
+    short, or changed) is written again, with a warning. Both files are read and written in
+    chunks, never held in memory whole, and the copy is written through ``atomic_file``.
+
+    Raises:
+        MissingDataError: the copy must be written and the folder is read-only.
+        ValueError: ``path`` is a truncated or damaged gzip file.
+    """
+    target = path.with_name(path.name.removesuffix(".gz"))
+    remove_stale_parts(path.parent, [target.name])
+    if target.exists():
+        if _crc32_and_size(target) == _gzip_trailer(path):
+            return target
+        warnings.warn(f"{target} does not hold the contents of {path.name} (its CRC-32 or size "
+                      f"differs from the gzip trailer's); decompressing it again", stacklevel=2)
+    try:
+        with atomic_file(target) as out, gzip.open(path, "rb") as compressed:
+            shutil.copyfileobj(compressed, out, CHUNK)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is a truncated or damaged gzip file ({error})") from None
+    except OSError as error:
+        if not is_read_only(error):
+            raise
+        raise MissingDataError(f"cannot decompress {path.name} to {target.name}: "
+                               f"{read_only_advice(path.parent, error)}.") from None
+    return target
+
+
+def _gzip_trailer(path: Path) -> tuple[int, int]:
+    """The CRC-32 and the length modulo 2**32 of a gzip file's contents, from its last 8 bytes."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size < 18:  # a gzip header and trailer take 18 bytes
+            raise ValueError(f"{path} is a truncated or damaged gzip file (too short)")
+        f.seek(-8, os.SEEK_END)
+        return struct.unpack("<II", f.read(8))
+
+
+def _crc32_and_size(path: Path) -> tuple[int, int]:
+    crc, size = 0, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return crc, size % 2**32
 
 
 def move_aside(path: Path) -> Path:
