@@ -82,6 +82,32 @@ def _nan_dataset(folder: Path):
                            ("a",))
 
 
+def _npz_for_from_npy(folder: Path):
+    np.savez(folder / "x.npz", x=X)
+    np.save(folder / "y.npy", Y)
+    return jn.data.ArraySource.from_npy(folder / "x.npz", folder / "y.npy")
+
+
+def _read_only_mnist_source(folder: Path):
+    (folder / "mnist").mkdir()
+    checksums = {}
+    for name, shape in ((mnist.TRAIN_IMAGES, (2, 28, 28)), (mnist.TRAIN_LABELS, (2,))):
+        data = gzip.compress(idx_bytes(np.zeros(shape, np.uint8)))
+        (folder / "mnist" / name).write_bytes(data)
+        checksums[name] = _checksum(data)
+    saved = mnist.MNIST_CHECKSUMS
+    mnist.MNIST_CHECKSUMS = checksums
+    try:
+        with read_only(folder / "mnist"):
+            return jn.data.source("mnist", data_dir=folder)
+    finally:
+        mnist.MNIST_CHECKSUMS = saved
+
+
+def x_only(x, y):
+    return x
+
+
 X, Y = np.zeros((10, 3), np.float32), np.arange(10)
 
 CASES = [
@@ -173,6 +199,41 @@ CASES = [
          "crop size \\(40, 40\\) does not fit images of \\(32, 32\\) padded by 2",
          lambda tmp: jn.data.random_crop(jax.random.key(0), np.zeros((1, 32, 32, 3)), 40,
                                          padding=2)),
+    Case("data", "`jn.data.ArraySource` of 10 inputs and 9 labels", ValueError,
+         "x holds 10 examples but y holds 9; every array of a source holds the same number",
+         lambda tmp: jn.data.ArraySource(X, Y[:9])),
+    Case("data", "`jn.data.ArraySource` of a dict whose arrays differ in length", ValueError,
+         "x\\['image'\\] holds 10 examples but x\\['mask'\\] holds 8",
+         lambda tmp: jn.data.ArraySource({"image": X, "mask": X[:8]}, Y)),
+    Case("data", "`jn.data.ArraySource` of no examples", ValueError,
+         "a source needs at least one example, but x holds 0",
+         lambda tmp: jn.data.ArraySource(X[:0], Y[:0])),
+    Case("data", "`jn.data.ArraySource` of a Python list", TypeError,
+         "x\\[0\\] must be a NumPy array .* got float; pass np.asarray",
+         lambda tmp: jn.data.ArraySource([0.0, 1.0], Y[:2])),
+    Case("data", "`ArraySource.read` of an index past the end", IndexError,
+         "indices must lie in \\[0, 10\\) for a source of 10 examples, got values from 2 to "
+         "10",
+         lambda tmp: jn.data.ArraySource(X, Y).read(np.array([2, 10]))),
+    Case("data", "`ArraySource.read` of float indices", TypeError,
+         "indices must be an integer array, got dtype float64",
+         lambda tmp: jn.data.ArraySource(X, Y).read(np.array([1.0]))),
+    Case("data", "`source[10]` of a source of 10 examples", IndexError,
+         "example index 10 is out of range for a source of 10 examples",
+         lambda tmp: jn.data.ArraySource(X, Y)[10]),
+    Case("data", "an `ArraySource` transform that returns one array", TypeError,
+         "transform x_only must return a pair \\(x_batch, y_batch\\), got ndarray",
+         lambda tmp: jn.data.ArraySource(X, Y, transform=x_only)[0]),
+    Case("data", "`ArraySource.from_npy` of an `.npz` file", ValueError,
+         "x.npz is an .npz archive; from_npy reads .npy files",
+         _npz_for_from_npy),
+    Case("data", '`jn.data.source("mnist", "validation")`', ValueError,
+         "split must be one of \\['train', 'test'\\], got 'validation'",
+         lambda tmp: jn.data.source("mnist", "validation", data_dir=tmp)),
+    Case("data", '`jn.data.source("mnist")` with a read-only cache holding only the `.gz` files',
+         MissingDataError,
+         "cannot decompress train-images-idx3-ubyte.gz .* the cache folder .* is read-only",
+         _read_only_mnist_source),
     Case("data", "`jn.data.random_flip` of one image without a batch axis", ValueError,
          "augmentation expects a batch of images \\(N, H, W, C\\)",
          lambda tmp: jn.data.random_flip(jax.random.key(0), np.zeros((32, 32, 3)))),

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import jaxnet as jn
 from jaxnet.data import cifar10
+from jaxnet.data.download import MissingDataError
 
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
              np.float64: 0x0E}
@@ -60,6 +62,17 @@ def tiny_cifar10(data_dir: Path, monkeypatch, per_batch: int = 30, n_test: int =
     (data_dir / "cifar10").mkdir(parents=True)
     (data_dir / "cifar10" / cifar10.ARCHIVE).write_bytes(buffer.getvalue())
     monkeypatch.setattr(cifar10, "CHECKSUMS", {cifar10.ARCHIVE: sha256(buffer.getvalue())})
+
+
+def real_mnist():
+    """The real MNIST, loaded from the cache without downloading; the test is skipped, saying
+    why, when the cache lacks the files."""
+    try:
+        return jn.data.load("mnist", download=False)
+    except MissingDataError:
+        pytest.skip("needs the real MNIST files in the cache's mnist/ folder ($JAXNET_DATA, "
+                    "which .ci/run points at a copy of shared/data/mnist beside the repository "
+                    "when there is one); they are not there and are never downloaded by tests")
 
 
 @contextlib.contextmanager

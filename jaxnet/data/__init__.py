@@ -2,6 +2,8 @@
 
 ``load(name)`` returns a [`Dataset`][jaxnet.data.dataset.Dataset] of NumPy arrays with a fixed
 train / test split; the pipeline helpers turn it into what a training loop needs.
+``source(name, split)`` gives one split as an [`ArraySource`][jaxnet.data.sources.ArraySource]
+that reads examples from files on demand, for data that need not fit in memory.
 
     >>> import jax, jaxnet as jn
     >>> ds = jn.data.load("digits")
@@ -15,10 +17,13 @@ from jaxnet.data.augment import random_crop, random_flip, random_translate
 from jaxnet.data.dataset import Dataset
 from jaxnet.data.download import ChecksumError, MissingDataError
 from jaxnet.data.pipeline import batches, one_hot, split, standardize
-from jaxnet.data.registry import LOADERS, load
+from jaxnet.data.registry import LOADERS, SOURCES, load, source
+from jaxnet.data.sources import ArraySource
 
 __all__ = [
     "LOADERS",
+    "SOURCES",
+    "ArraySource",
     "ChecksumError",
     "Dataset",
     "MissingDataError",
@@ -28,6 +33,7 @@ __all__ = [
     "random_crop",
     "random_flip",
     "random_translate",
+    "source",
     "split",
     "standardize",
 ]

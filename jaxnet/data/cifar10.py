@@ -4,6 +4,7 @@ The archive ``cifar-10-python.tar.gz`` holds the folder ``cifar-10-batches-py/``
 training batches, a test batch and ``batches.meta``, each a Python pickle. The members are read
 straight from the archive (nothing is extracted, so no path in it can escape the cache), and the
 pickles are read by ``CifarUnpickler``, which admits only the globals the format needs.
+``cifar10_source`` converts the archive once to ``.npy`` files beside it and memory-maps them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,22 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 
 from jaxnet.data.dataset import Dataset
-from jaxnet.data.download import cache_dir, fetch_all
+from jaxnet.data.download import (
+    MissingDataError,
+    atomic_file,
+    cache_dir,
+    fetch_all,
+    is_read_only,
+    read_only_advice,
+    remove_stale_parts,
+)
+from jaxnet.data.sources import SPLITS, ArraySource, checked_split, unit_pixels
 
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
@@ -25,6 +37,8 @@ CHECKSUMS = {ARCHIVE: "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe934832
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
+# The converted arrays, written by cifar10_source beside the archive.
+NPY = {split: (f"{split}_images.npy", f"{split}_labels.npy") for split in SPLITS}
 
 
 class CifarUnpickler(pickle.Unpickler):
@@ -78,16 +92,104 @@ def load_cifar10(
     """
     paths = fetch_all(cache_dir(data_dir) / "cifar10", CHECKSUMS, MIRRORS, download=download,
                       timeout=timeout)
-    members = _read_members(paths[ARCHIVE], (*TRAIN_BATCHES, TEST_BATCH, META))
+    arrays, class_names = _read_archive(paths[ARCHIVE])
+    (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
+    if not raw:
+        x_train, x_test = (x.astype(np.float32) / np.float32(255.0) for x in (x_train, x_test))
+    return Dataset("cifar10", x_train, y_train, x_test, y_test, class_names)
+
+
+def cifar10_source(
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
+) -> ArraySource:
+    """One split of CIFAR-10 as a source over files, read as training asks for examples.
+
+    The first call fetches and verifies the archive as ``load_cifar10`` does and converts it to
+    four ``.npy`` files beside it (``train_images.npy``, ``train_labels.npy``,
+    ``test_images.npy``, ``test_labels.npy``; uint8 NHWC images and int32 labels), each written
+    whole or not at all; later calls only memory-map them, without reading the archive. The
+    conversion holds the set in memory once (about 180 MB); afterwards only the labels (to check
+    them) and the rows asked for are read. A converted file that fails its checks (shape, dtype,
+    labels) is written again from the archive, with a warning.
+
+    Args:
+        split: ``"train"`` (50,000 examples) or ``"test"`` (10,000).
+        data_dir: the cache root; the files live in its ``cifar10/`` subfolder.
+        download: whether a missing archive may be downloaded.
+        raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+        timeout: as for ``load_cifar10``.
+
+    Returns:
+        An [`ArraySource`][jaxnet.data.sources.ArraySource] of images ``(32, 32, 3)`` and int32
+        labels, equal to ``load_cifar10``'s arrays of the split.
+    """
+    folder = cache_dir(data_dir) / "cifar10"
+    split = checked_split(split)
+    remove_stale_parts(folder, [name for names in NPY.values() for name in names])
+    try:
+        images, labels = _mapped(folder, split)
+    except FileNotFoundError:
+        _convert(folder, download, timeout)
+        images, labels = _mapped(folder, split)
+    except ValueError as error:
+        warnings.warn(f"{error}; converting the archive again", stacklevel=2)
+        _convert(folder, download, timeout)
+        images, labels = _mapped(folder, split)
+    return ArraySource(images, labels, transform=None if raw else unit_pixels)
+
+
+def _mapped(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's converted arrays, memory-mapped and checked (the labels are read)."""
+    images_path, labels_path = (folder / name for name in NPY[split])
+    try:
+        images = np.load(images_path, mmap_mode="r")
+        labels = np.load(labels_path, mmap_mode="r")
+    except (ValueError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"{folder} holds a damaged converted file ({error})") from None
+    if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"{images_path} should hold uint8 images (N, 32, 32, 3), got "
+                         f"{images.dtype} {images.shape}")
+    if labels.dtype != np.int32 or labels.shape != images.shape[:1]:
+        raise ValueError(f"{labels_path} should hold {len(images)} int32 labels, got "
+                         f"{labels.dtype} {labels.shape}")
+    if labels.min() < 0 or labels.max() >= 10:
+        raise ValueError(f"{labels_path} holds labels outside [0, 10)")
+    return images, labels
+
+
+def _convert(folder: Path, download: bool, timeout: float | None) -> None:
+    """Writes the four ``.npy`` files from the verified archive, each through a temporary file."""
+    paths = fetch_all(folder, CHECKSUMS, MIRRORS, download=download, timeout=timeout)
+    arrays, _ = _read_archive(paths[ARCHIVE])
+    try:
+        for split, names in NPY.items():
+            for name, array in zip(names, arrays[split]):
+                with atomic_file(folder / name) as out:
+                    np.save(out, array)
+    except OSError as error:
+        if not is_read_only(error):
+            raise
+        raise MissingDataError(f"cannot convert {ARCHIVE} to .npy files: "
+                               f"{read_only_advice(folder, error)}.") from None
+
+
+def _read_archive(archive) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
+    """``({"train": (images, labels), "test": ...}, class_names)`` from the archive."""
+    members = _read_members(archive, (*TRAIN_BATCHES, TEST_BATCH, META))
     meta = load_pickle(members[META])
     class_names = tuple(name.decode() for name in meta[b"label_names"])
     train = [_batch(members[name], name, len(class_names)) for name in TRAIN_BATCHES]
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    x_test, y_test = _batch(members[TEST_BATCH], TEST_BATCH, len(class_names))
-    if not raw:
-        x_train, x_test = (x.astype(np.float32) / np.float32(255.0) for x in (x_train, x_test))
-    return Dataset("cifar10", x_train, y_train, x_test, y_test, class_names)
+    test = _batch(members[TEST_BATCH], TEST_BATCH, len(class_names))
+    return {"train": (x_train, y_train), "test": test}, class_names
 
 
 def _read_members(archive, names) -> dict[str, bytes]:

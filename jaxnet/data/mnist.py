@@ -2,6 +2,9 @@
 
 Checksums are the sha256 values tensorflow-datasets publishes; the mirrors are those of
 tensorflow-datasets, torchvision and Keras. Both tables are module constants, read at each call.
+``load_*`` read a whole set into memory; ``*_source`` give one split as an
+[`ArraySource`][jaxnet.data.sources.ArraySource] over memory-mapped, uncompressed copies of the
+files.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import os
 import numpy as np
 
 from jaxnet.data.dataset import Dataset
-from jaxnet.data.download import cache_dir, fetch_all
-from jaxnet.data.idx import read_idx
+from jaxnet.data.download import cache_dir, fetch_all, gunzip_once
+from jaxnet.data.idx import map_idx, read_idx
+from jaxnet.data.sources import ArraySource, checked_split, int32_labels, unit_pixels
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -41,6 +45,7 @@ FASHION_CHECKSUMS = {
     TEST_IMAGES: "sha256:346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
     TEST_LABELS: "sha256:67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
+SPLITS = {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
 
@@ -92,6 +97,63 @@ def load_fashion_mnist(
                  data_dir, download, raw, timeout)
 
 
+def mnist_source(
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
+) -> ArraySource:
+    """One split of MNIST as a source over its files, read as training asks for examples.
+
+    The split's two ``.gz`` files are fetched and verified as ``load_mnist`` does, decompressed
+    once beside themselves (``train-images-idx3-ubyte`` ...; checked against the gzip trailer's
+    CRC-32 at each call), and memory-mapped: only the labels (to check them) and the rows asked
+    for are ever read.
+
+    Args:
+        split: ``"train"`` (60,000 examples) or ``"test"`` (10,000).
+        data_dir: the cache root; the files live in its ``mnist/`` subfolder.
+        download: whether missing files may be downloaded.
+        raw: give uint8 pixels 0..255 instead of float32 in ``[0, 1]``.
+        timeout: as for ``load_mnist``.
+
+    Returns:
+        An [`ArraySource`][jaxnet.data.sources.ArraySource] of images ``(28, 28, 1)`` and int32
+        labels, equal to ``load_mnist``'s arrays of the split.
+    """
+    return _source("mnist", MNIST_CHECKSUMS, MNIST_MIRRORS, 10, split, data_dir, download, raw,
+                   timeout)
+
+
+def fashion_mnist_source(
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    raw: bool = False,
+    timeout: float | None = None,
+) -> ArraySource:
+    """One split of Fashion-MNIST as a source over its files; as ``mnist_source``, with the
+    ``fashion_mnist/`` subfolder of the cache root."""
+    return _source("fashion_mnist", FASHION_CHECKSUMS, FASHION_MIRRORS, len(FASHION_CLASSES),
+                   split, data_dir, download, raw, timeout)
+
+
+def _source(name, checksums, mirrors, num_classes, split, data_dir, download, raw,
+            timeout) -> ArraySource:
+    images_name, labels_name = SPLITS[checked_split(split)]
+    paths = fetch_all(cache_dir(data_dir) / name,
+                      {file: checksums[file] for file in (images_name, labels_name)}, mirrors,
+                      download=download, timeout=timeout)
+    images_path, labels_path = gunzip_once(paths[images_name]), gunzip_once(paths[labels_name])
+    images, labels = map_idx(images_path), map_idx(labels_path)
+    _check_pair(images, labels, images_path, labels_path, num_classes)
+    return ArraySource(images[..., None], labels,
+                       transform=int32_labels if raw else unit_pixels)
+
+
 def _load(name, checksums, mirrors, class_names, data_dir, download, raw, timeout) -> Dataset:
     paths = fetch_all(cache_dir(data_dir) / name, checksums, mirrors, download=download,
                       timeout=timeout)
@@ -104,6 +166,11 @@ def _load(name, checksums, mirrors, class_names, data_dir, download, raw, timeou
 
 def _pair(images_path, labels_path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
+    _check_pair(images, labels, images_path, labels_path, num_classes)
+    return images[..., None], labels.astype(np.int32)
+
+
+def _check_pair(images, labels, images_path, labels_path, num_classes: int) -> None:
     if images.dtype != np.uint8 or images.ndim != 3:
         raise ValueError(f"{images_path} should hold uint8 images (N, rows, cols), "
                          f"got {images.dtype} {images.shape}")
@@ -116,4 +183,3 @@ def _pair(images_path, labels_path, num_classes: int) -> tuple[np.ndarray, np.nd
     if labels.size and labels.max() >= num_classes:
         raise ValueError(f"{labels_path} holds label {labels.max()}; there are {num_classes} "
                          f"classes")
-    return images[..., None], labels.astype(np.int32)
