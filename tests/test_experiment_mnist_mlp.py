@@ -1,11 +1,12 @@
 """The source's MLP experiment runs end to end and writes what it promises."""
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from files import idx_bytes, load_script, run_quick, run_script, sha256
+from files import idx_bytes, load_script, real_mnist, run_quick, run_script, sha256
 
 from jaxnet.data import mnist
 
@@ -55,3 +56,12 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300
     assert metrics["trainable_params"] == 670_730 and metrics["state_params"] == 1_024
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_the_source_four_epochs_on_the_real_mnist_reach_97_percent(tmp_path):
+    real_mnist()
+    run_script(SCRIPT, "--dataset", "mnist", "--out", str(tmp_path))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 4
+    assert metrics["settings"]["n_train"] == 60_000 and metrics["settings"]["n_test"] == 10_000
+    assert metrics["test_accuracy"] >= 0.97
