@@ -409,3 +409,14 @@ def test_a_source_over_the_real_mnist_files_equals_load(tmp_path):
         np.testing.assert_array_equal(yb, y[indices])
     raw = tmp_path / "mnist" / "train-images-idx3-ubyte"
     assert os.path.getsize(raw) == 16 + 60_000 * 784
+
+
+def test_views_of_a_memory_map_read_their_own_rows_from_the_file(tmp_path):
+    x = np.arange(60, dtype=">i4").reshape(20, 3)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    indices = np.array([0, 3, 4, 5, 9, 9, 2])
+    for view, whole in ((mapped[5:], x[5:]), (mapped[:, 1:], x[:, 1:]), (mapped[::2], x[::2])):
+        xb, _ = ArraySource(view, np.zeros(len(view))).read(indices)
+        assert type(xb) is np.ndarray
+        np.testing.assert_array_equal(xb, whole[indices])

@@ -283,3 +283,34 @@ def test_a_grain_worker_that_dies_fails_fit_without_a_hang():
     assert "RAISED RuntimeError: Worker process was terminated unexpectedly" in done.stdout, \
         done.stdout + done.stderr[-2000:]
     assert float(done.stdout.split("SECONDS")[1]) < 60
+
+
+def write_npy(path, shape, dtype, fill):
+    """A .npy file written block by block through a file (never mapped, never whole in
+    memory), so the test process holds none of it either."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+              "shape": shape}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        rows = 8192
+        for start in range(0, shape[0], rows):
+            f.write(fill(start, min(rows, shape[0] - start)).astype(dtype).tobytes())
+
+
+@pytest.mark.slow
+def test_training_on_a_2_gb_file_holds_under_500_mb_more(tmp_path):
+    n, width = 540_000, 1000  # 2.16 GB of float32
+    write_npy(tmp_path / "x.npy", (n, width), np.float32,
+              lambda start, count: np.random.default_rng(start).normal(size=(count, width)))
+    write_npy(tmp_path / "y.npy", (n,), np.int32, lambda start, count: np.arange(count) % 2)
+    assert (tmp_path / "x.npy").stat().st_size > 2 * 1024 ** 3
+    script = Path(__file__).parent / "scripts" / "train_from_disk.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "x.npy"),
+                           str(tmp_path / "y.npy")], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    assert int(out["STEPS"]) == n // 1024
+    assert np.isfinite(float(out["LOSS"]))
+    growth = int(out["PEAK"]) - int(out["BEFORE"])
+    assert growth < 500, f"resident memory grew by {growth} MB while training"

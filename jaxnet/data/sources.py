@@ -48,7 +48,8 @@ class ArraySource:
 
     ``x`` and ``y`` are NumPy arrays, or pytrees (tuples, dicts, ...) of them, whose leaves share
     the first axis, the example axis. Memory maps (``np.memmap``, ``np.load(path,
-    mmap_mode="r")``) stay on disk: a read touches only the rows it asks for. A source is
+    mmap_mode="r")``) stay on disk: a read reads only the rows it asks for, from the file, so
+    the process holds the batch and never the file. A source is
     immutable; ``map`` gives a new one. It pickles small when its arrays are memory maps (each
     is pickled as its file, offset, shape and strides, and mapped again where it is unpickled), so
     Grain's worker processes open the files rather than receive copies of them.
@@ -158,10 +159,10 @@ class ArraySource:
         """
         indices = self._checked(indices)
         if np.all(indices[1:] > indices[:-1]):
-            x, y = jax.tree.map(lambda a: np.asarray(a[indices]), (self._x, self._y))
+            x, y = jax.tree.map(lambda a: _rows(a, indices), (self._x, self._y))
         else:
             unique, inverse = np.unique(indices, return_inverse=True)
-            x, y = jax.tree.map(lambda a: np.asarray(a[unique])[inverse], (self._x, self._y))
+            x, y = jax.tree.map(lambda a: _rows(a, unique)[inverse], (self._x, self._y))
         if self._transform is None:
             return x, y
         return _apply(self._transform, x, y)
@@ -365,6 +366,31 @@ class _Mapped:
                            shape=(self.nbytes,))
         return np.ndarray(self.shape, self.dtype, buffer=region, offset=self.start,
                           strides=self.strides)
+
+
+def _rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` (``rows`` sorted, unique) as a new array. Rows of a memory-mapped file
+    are read with positioned reads (``os.preadv``, runs of consecutive rows at once) rather than
+    through the mapping: pages touched through a mapping count in the process's resident memory
+    until the kernel needs them back, so reading a large file through it would grow the process
+    by the file's size; read, only the batch is held."""
+    mapped = _Mapped.of(array) if hasattr(os, "preadv") else None
+    row_bytes = array.strides[0] if array.ndim else 0
+    if mapped is None or not array[:1].flags.c_contiguous or row_bytes != array[0].nbytes \
+            or not rows.size:
+        return np.asarray(array[rows])
+    out = np.empty((len(rows), *array.shape[1:]), array.dtype)
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    first = mapped.offset + mapped.start
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    with open(mapped.filename, "rb", buffering=0) as file:
+        for begin, end in zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)]):
+            part = buffer[begin * row_bytes:end * row_bytes]
+            if os.preadv(file.fileno(), [part], first + int(rows[begin]) * row_bytes) \
+                    != len(part):
+                raise OSError(f"{mapped.filename} ended before row {int(rows[end - 1])}: was "
+                              "it truncated after it was opened?")
+    return out
 
 
 def _pickled(array: np.ndarray):

@@ -37,7 +37,7 @@ from jaxnet.training.evaluate import (
 from jaxnet.training.hyperparams import as_arguments, stacked
 from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
 from jaxnet.training.source import BatchCheck, Stream
-from jaxnet.training.streamed import CHUNK, begin_stream_epoch, placer, read_epoch
+from jaxnet.training.streamed import begin_stream_epoch, chunk_size, placer, read_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +91,9 @@ class Group:
             return run_epoch(plan, self.host, self.values, start, self.x, self.y,
                              self.orders(epoch, settings))
         stream, check = self.stream
-        reader = read_epoch(stream, self.seeds, self.keys, epoch, 1 if self.host else CHUNK,
-                            check, placer(self.placement, self.split_configs))
+        size = 1 if self.host else chunk_size(check, len(self.seeds))
+        reader = read_epoch(stream, self.seeds, self.keys, epoch, size, check,
+                            placer(self.placement, self.split_configs))
         return begin_stream_epoch(plan, self.values, start, reader, stream.n_batches, epoch)
 
     def place(self, tree: Any) -> Any:

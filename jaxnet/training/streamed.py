@@ -29,10 +29,21 @@ from jaxnet.training.run_state import RunState
 from jaxnet.training.source import BatchCheck, Prefetch, Stream, StreamError, chunks
 from jaxnet.training.step import start_carry, step
 
-# Chunks dispatched ahead of the one the device runs; batches per chunk (see docs/benchmarks.md,
-# "Streamed data": chunks of 16 batches through one scan against one dispatch per batch).
+# Chunks dispatched ahead of the one the device runs; batches per chunk, at most (see
+# docs/benchmarks.md, "Streamed data": chunks of 16 batches through one scan against one
+# dispatch per batch), and fewer when a chunk would exceed CHUNK_BYTES: the host and the device
+# hold a few chunks each, so this bounds the memory a stream takes.
 AHEAD = 2
 CHUNK = 16
+CHUNK_BYTES = 16 * 2**20
+
+
+def chunk_size(check: BatchCheck, configs: int) -> int:
+    """Batches per chunk for batches like the checked first one, ``configs`` at a time."""
+    _, leaves = check.spec
+    batch = configs * sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
+                          for shape, dtype in leaves)
+    return max(1, min(CHUNK, CHUNK_BYTES // max(batch, 1)))
 
 
 def chunk_keys(key: jax.Array, epoch: jax.Array, n_batches: int | None, start: jax.Array,
