@@ -94,7 +94,8 @@ class Group:
         size = 1 if self.host else chunk_size(check, len(self.seeds))
         reader = read_epoch(stream, self.seeds, self.keys, epoch, size, check,
                             placer(self.placement, self.split_configs))
-        return begin_stream_epoch(plan, self.values, start, reader, stream.n_batches, epoch)
+        return begin_stream_epoch(plan, self.values, start, reader, stream.n_batches, epoch,
+                                  self.host)
 
     def place(self, tree: Any) -> Any:
         """Arrays made on the host (one row per configuration), placed like the run states."""

@@ -195,15 +195,19 @@ def batch_spec(batch: Any) -> Any:
     return _spec(jax.tree.map(np.asarray, tuple(batch)))
 
 
-def chunks(batches: Iterator[tuple], size: int) -> Iterator[tuple[Any, int]]:
-    """Consecutive batches stacked ``size`` at a time (the last chunk may hold fewer); each
-    with the number of batches before it."""
+def chunks(batches: Iterator[tuple], size: int,
+           total: int | None = None) -> Iterator[tuple[Any, int]]:
+    """Consecutive batches stacked ``size`` at a time, each with the number of batches before
+    it. The last chunk may hold fewer; of ``total`` batches, never a lone one after others (the
+    chunk before takes it): XLA compiles a loop of one step as that step alone, whose rounding
+    may differ from the step in a loop, and the in-memory epoch runs every step in its loop."""
     start = 0
     while True:
         group = []
+        want = size + 1 if total is not None and total - start == size + 1 else size
         for batch in batches:
             group.append(batch)
-            if len(group) == size:
+            if len(group) == want:
                 break
         if not group:
             return

@@ -43,7 +43,7 @@ def chunk_size(check: BatchCheck, configs: int) -> int:
     _, leaves = check.spec
     batch = configs * sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
                           for shape, dtype in leaves)
-    return max(1, min(CHUNK, CHUNK_BYTES // max(batch, 1)))
+    return max(min(2, CHUNK), min(CHUNK, CHUNK_BYTES // max(batch, 1)))
 
 
 def chunk_keys(key: jax.Array, epoch: jax.Array, n_batches: int | None, start: jax.Array,
@@ -64,10 +64,13 @@ def _stream_start(plan: Plan, runs: RunState):
 
 
 @caches.compiled
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _stream_steps(plan: Plan, n_batches: int | None, values: Any, runs: RunState, carry: Any,
-                  batches: Any, start: jax.Array):
-    """Every configuration's steps over its chunk of batches ``(chunk, batch, ...)``."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _stream_steps(plan: Plan, n_batches: int | None, host: bool, values: Any, runs: RunState,
+                  carry: Any, batches: Any, start: jax.Array):
+    """Every configuration's steps over its chunk of batches ``(chunk, batch, ...)``: one
+    ``lax.scan``, or with ``host`` (chunks of one batch) the step alone, as the in-memory
+    host-dispatched epoch runs it (a step compiled alone may round differently from the same
+    step in a loop's body, so each path matches its in-memory twin bit for bit)."""
     def one(values, run, carry, batches):
         objective, optimizer = plan.recipe.build(values[0])
         body = functools.partial(step, objective, optimizer, values[1], plan.guarded)
@@ -75,7 +78,7 @@ def _stream_steps(plan: Plan, n_batches: int | None, values: Any, runs: RunState
         keys = chunk_keys(run.key, run.epoch, n_batches, start, size)
         if plan.placement is not None:
             batches = plan.placement.constrain(batches, leading=1)
-        if size == 1:
+        if host:
             carry, outputs = body(carry, (jax.tree.map(lambda a: a[0], batches), keys[0]))
             return carry, jax.tree.map(lambda a: a[None], outputs)
         return jax.lax.scan(body, carry, (batches, keys))
@@ -97,7 +100,8 @@ def read_epoch(stream: Stream, seeds: tuple, keys: tuple, epoch: int, size: int,
             yield check(batch, epoch, index)
 
     def together() -> Iterator[Any]:
-        readers = [chunks(checked(u), size) for u in range(len(unique))]
+        total = None if size == 1 else stream.n_batches  # one batch a chunk: dispatched alone
+        readers = [chunks(checked(u), size, total) for u in range(len(unique))]
         for parts in zip(*readers):
             start, lengths = parts[0][1], {len(jax.tree.leaves(p[0])[0]) for p in parts}
             if len(lengths) > 1:
@@ -123,7 +127,7 @@ def placer(placement: DataParallel | None, split_configs: bool) -> Callable[[Any
 
 
 def begin_stream_epoch(plan: Plan, values: Any, runs: RunState, reader: Prefetch,
-                       n_batches: int | None, epoch: int) -> Callable[[], tuple]:
+                       n_batches: int | None, epoch: int, host: bool) -> Callable[[], tuple]:
     """Dispatches the epoch's first chunk and returns the function that dispatches the rest and
     gives the epoch's outputs, as ``begin_host_epoch`` does."""
     carry = _stream_start(plan, runs)
@@ -132,8 +136,8 @@ def begin_stream_epoch(plan: Plan, values: Any, runs: RunState, reader: Prefetch
 
     def dispatch(chunk, start):
         nonlocal carry
-        carry, (chunk_metrics, chunk_ran) = _stream_steps(plan, n_batches, values, runs, carry,
-                                                          chunk, np.int32(start))
+        carry, (chunk_metrics, chunk_ran) = _stream_steps(plan, n_batches, host, values, runs,
+                                                          carry, chunk, np.int32(start))
         metrics.append(chunk_metrics)
         ran.append(chunk_ran)
         in_flight.append(chunk_ran)
