@@ -7,6 +7,7 @@ validation. The input width comes from the data: scikit-learn's 8x8 digits by de
 
     python experiments/mnist_mlp.py                  # digits, 30 epochs, about 10 s on a laptop
     python experiments/mnist_mlp.py --dataset mnist  # the source's 4 epochs on 60,000 images
+    python experiments/mnist_mlp.py --dataset mnist --stream   # the same, read from the files
 
 Writes metrics.json, curves.png and first_images.png to --out (default runs/mnist_mlp/).
 """
@@ -14,6 +15,7 @@ Writes metrics.json, curves.png and first_images.png to --out (default runs/mnis
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 
@@ -26,6 +28,7 @@ import jaxnet as jn
 
 # Epochs each data set needs: the source's 4 are for 60,000 MNIST images; 1,437 digits need ~30.
 EPOCHS = {"digits": 30, "mnist": 4, "fashion_mnist": 4}
+NUM_CLASSES = 10  # in each of them
 
 
 def build_model(dropout: float = 0.2) -> jn.Sequential:
@@ -44,7 +47,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="default: 30 for digits, 4 for MNIST and Fashion-MNIST")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--stream", action="store_true",
+                        help="read the examples from the data set's files batch by batch "
+                             "(jn.data.source) instead of loading them into memory")
     return parser.parse_args(argv)
+
+
+def flat_one_hot(x, y, num_classes):
+    """The source's preprocessing of a batch: each image one row, labels one-hot."""
+    return x.reshape(len(x), -1), np.eye(num_classes, dtype=np.float32)[y]
+
+
+def streamed(args, split: str, size: int | None) -> jn.data.ArraySource:
+    """The split as a source over the data set's files, preprocessed batch by batch."""
+    source = jn.data.source(args.dataset, split, data_dir=args.data_dir)
+    if size is not None:
+        source = jn.data.ArraySource(source.x[:size], source.y[:size],
+                                     transform=source.transform)
+    return source.map(functools.partial(flat_one_hot, num_classes=NUM_CLASSES))
 
 
 def main(argv=None) -> dict:
@@ -53,37 +73,47 @@ def main(argv=None) -> dict:
     epochs = 3 if args.quick else (args.epochs or EPOCHS[args.dataset])
     args.out.mkdir(parents=True, exist_ok=True)
 
-    data = jn.data.load(args.dataset, data_dir=args.data_dir)
-    jn.viz.image_grid(data.x_train[:9], data.y_train[:9], title=f"first 9 {args.dataset} images",
+    if args.stream:
+        first_images = jn.data.source(args.dataset, "train", data_dir=args.data_dir).read(
+            np.arange(9))
+        train, test = streamed(args, "train", args.train_size), streamed(args, "test",
+                                                                         args.test_size)
+        example, n_train, n_test = train.read(np.arange(1))[0], len(train), len(test)
+    else:
+        data = jn.data.load(args.dataset, data_dir=args.data_dir)
+        first_images = data.x_train[:9], data.y_train[:9]
+        # As in the source: each image flattened to a vector (pixels already scaled to [0, 1])
+        # and labels one-hot encoded.
+        x_train = data.x_train[:args.train_size].reshape(-1, math.prod(data.input_shape))
+        x_test = data.x_test[:args.test_size].reshape(-1, math.prod(data.input_shape))
+        y_train = np.asarray(jn.data.one_hot(data.y_train[:args.train_size], NUM_CLASSES))
+        y_test = np.asarray(jn.data.one_hot(data.y_test[:args.test_size], NUM_CLASSES))
+        train, test = (x_train, y_train), (x_test, y_test)
+        example, n_train, n_test = x_train[:1], len(x_train), len(x_test)
+    jn.viz.image_grid(*first_images, title=f"first 9 {args.dataset} images",
                       path=args.out / "first_images.png")
-    # As in the source: each image flattened to a vector (pixels already scaled to [0, 1]) and
-    # labels one-hot encoded.
-    x_train = data.x_train[:args.train_size].reshape(-1, math.prod(data.input_shape))
-    x_test = data.x_test[:args.test_size].reshape(-1, math.prod(data.input_shape))
-    y_train = np.asarray(jn.data.one_hot(data.y_train[:args.train_size], data.num_classes))
-    y_test = np.asarray(jn.data.one_hot(data.y_test[:args.test_size], data.num_classes))
 
     model = build_model()
     init_key, fit_key = jax.random.split(jax.random.key(args.seed))
-    params, state = model.init(init_key, x_train[:1])
-    jn.summary(model, params, state, x_train[:1])
+    params, state = model.init(init_key, example)
+    jn.summary(model, params, state, example)
     # Keras's l2(0.001) is 0.001 * sum(w^2); jaxnet's l2 is strength * 1/2 * sum(w^2).
     penalty = jn.regularizers.l2(0.002, where="dense_1")
     objective = jn.objective(model, jn.losses.softmax_cross_entropy, penalty)
     result = jn.fit(
-        objective, params, state, optax.adam(args.learning_rate), (x_train, y_train),
-        epochs=epochs, batch_size=args.batch_size, key=fit_key,
-        validation_data=(x_test, y_test), verbose=False,
+        objective, params, state, optax.adam(args.learning_rate), train,
+        epochs=epochs, batch_size=args.batch_size, key=fit_key, validation_data=test,
+        verbose=False,
     )
     print_table(result.history)
-    test = jn.evaluate(objective, result.params, result.state, (x_test, y_test))
+    test = jn.evaluate(objective, result.params, result.state, test)
     jn.viz.training_curves(result.history, title=f"source MLP on {args.dataset}",
                            path=args.out / "curves.png")
 
     settings = {
         "epochs": epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "seed": args.seed, "optimizer": "adam", "dropout": 0.2, "l2_dense_1": 0.002,
-        "n_train": len(x_train), "n_test": len(x_test), "quick": args.quick,
+        "n_train": n_train, "n_test": n_test, "quick": args.quick, "stream": args.stream,
     }
     metrics = _common.write_metrics(
         args.out, "mnist_mlp", settings, start,

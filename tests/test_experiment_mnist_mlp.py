@@ -51,17 +51,23 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
         sums[filename] = sha256(data)
     monkeypatch.setattr(mnist, checksums, sums)
     experiment = load_script(SCRIPT, monkeypatch)
-    metrics = experiment.main(["--dataset", name, "--quick", "--data-dir",
-                               str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    arguments = ["--dataset", name, "--quick", "--data-dir", str(tmp_path / "cache")]
+    metrics = experiment.main([*arguments, "--out", str(tmp_path / "out")])
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300
+    streamed = experiment.main([*arguments, "--stream", "--out", str(tmp_path / "streamed")])
+    assert streamed["settings"]["stream"] and streamed["settings"]["n_train"] == 300
+    assert streamed["history"]["loss"] == metrics["history"]["loss"]  # the very same batches
+    assert streamed["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert metrics["trainable_params"] == 670_730 and metrics["state_params"] == 1_024
     assert (tmp_path / "out" / "metrics.json").exists()
 
 
-def test_the_source_four_epochs_on_the_real_mnist_reach_97_percent(tmp_path):
+@pytest.mark.parametrize("stream", [False, True], ids=["in_memory", "streamed"])
+def test_the_source_four_epochs_on_the_real_mnist_reach_97_percent(tmp_path, stream):
     real_mnist()
-    run_script(SCRIPT, "--dataset", "mnist", "--out", str(tmp_path))
+    run_script(SCRIPT, "--dataset", "mnist", "--out", str(tmp_path), *(["--stream"] * stream))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["settings"]["stream"] == stream
     assert metrics["epochs_run"] == 4
     assert metrics["settings"]["n_train"] == 60_000 and metrics["settings"]["n_test"] == 10_000
     assert metrics["test_accuracy"] >= 0.97
