@@ -155,6 +155,8 @@ def test_a_sweep_spread_over_eight_devices_equals_the_unsharded_sweep(tmp_path):
     one = run(tmp_path / "one.npz", "--sweep")
     eight = run(tmp_path / "eight.npz", "--sweep", "--mesh", devices=8)
     assert_same(one, eight)
+    streamed = run(tmp_path / "streamed.npz", "--sweep", "--mesh", "--stream", devices=8)
+    assert_same(one, streamed)
 
 
 def test_a_mesh_must_be_a_mesh():

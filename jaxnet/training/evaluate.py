@@ -116,7 +116,8 @@ def evaluate(
     The set is padded to a bucket (a power-of-two number of chunks, or a power of two below
     ``batch_size``) and the padding left out of the sums, so sets of other sizes in the same
     bucket reuse one compilation. With a ``mesh``, each chunk is split over its devices (see
-    ``fit``).
+    ``fit``). ``data`` may also be a random-access source (``len(source)``, ``source[i]``,
+    e.g. ``jn.data.source("mnist", "test")``), read in order a chunk at a time, never whole.
 
     Returns:
         A dict of Python floats, e.g. ``{"loss": 0.07, "accuracy": 0.98}`` (lists for per-class

@@ -96,13 +96,18 @@ def fit(
             several inputs or outputs, ``x`` or ``y`` a tuple or dict of such arrays); they are
             checked and moved to the device once. Each epoch draws a new permutation and takes
             ``len(x) // batch_size`` full batches (the remainder, different each epoch, is left
-            out of that epoch).
+            out of that epoch). Or a stream, read on the host while the device trains (see
+            docs/streaming.md): a random-access source (``len(source)``, ``source[i] -> (x, y)``,
+            e.g. ``jn.data.source("mnist")`` or a ``grain.MapDataset``), read in the order the
+            arrays would be, so it trains to the same bits; or a function ``(epoch, key)`` that
+            returns an iterable of ``(x, y)`` batches, a new one each epoch.
         epochs: the epoch to train up to, counted from the start of the run (a resumed run
             continues to the same total).
         batch_size: examples per step.
         key: the run's key. Batches depend on it and the epoch number, dropout masks on it, the
             epoch, the step and the layer's name: the same key gives the same result, bit for bit.
-        validation_data: ``(x, y)`` evaluated after every epoch (``val_`` metrics).
+        validation_data: ``(x, y)`` or a random-access source, evaluated after every epoch
+            (``val_`` metrics).
         patience: stop when the monitored loss (``val_loss`` if there is validation data, else
             ``loss``) has not improved by more than ``min_delta`` for this many epochs.
         min_delta: the smallest decrease that counts as an improvement.

@@ -121,6 +121,20 @@ class Stream:
         refuse_iterator_reuse(batches, epoch)
         return iter(batches)
 
+    def chunks(self, seed: tuple[int, ...], epoch: int, size: int) -> Iterator[tuple]:
+        """A random-access source's epoch in chunks ``(chunk, start)``: this process's share of
+        ``size`` consecutive batches, read in one ``read`` and shaped ``(k, batch, ...)``."""
+        from jaxnet.training.epoch import batch_order  # the one rule for the order
+
+        order = batch_order(seed, epoch, self.n_examples, self.batch_size)
+        index, _ = self.share
+        block = order[:, index * self.local_batch:(index + 1) * self.local_batch]
+        start = 0
+        for count in chunk_sizes(len(block), size):
+            batch = jax.tree.map(np.asarray, tuple(self.read(block[start:start + count].ravel())))
+            yield jax.tree.map(lambda a, k=count: a.reshape(k, -1, *a.shape[1:]), batch), start
+            start += count
+
     def first(self, key: jax.Array | None) -> tuple:
         """A first batch of this process's size, to check against the model before training: a
         random-access source's first examples, a function's first batch of epoch 1."""
@@ -177,6 +191,26 @@ class BatchCheck:
             self.check_targets(batch[1], self._where(epoch, index))
         return batch
 
+    def chunk(self, chunk: Any, epoch: int, start: int) -> Any:
+        """A chunk of batches ``(k, batch, ...)`` read at once, checked as each batch would be
+        (a random-access source's batches all come from one ``read``: one check serves)."""
+        count = len(jax.tree.leaves(chunk)[0])
+        where = f"batches {start + 1} to {start + count}" if count > 1 else f"batch {start + 1}"
+        where = f"{self.what}: {where} of epoch {epoch + 1}"
+        structure, leaves = self.spec
+        got = [(leaf.shape[1:], leaf.dtype) for leaf in jax.tree.leaves(chunk)]
+        if jax.tree.structure(chunk) != structure or got != list(leaves):
+            raise StreamError(f"{where}: the source's batches have shapes "
+                              f"{_shapes(_spec(jax.tree.map(lambda a: a[0], chunk)))} but the "
+                              f"first batch had {_shapes(self.spec)}")
+        for leaf in jax.tree.leaves(chunk):
+            if np.issubdtype(leaf.dtype, np.inexact) and count_nonfinite(leaf):
+                raise StreamError(f"{where} hold NaN or infinite values")
+        if self.check_targets is not None:
+            labels = chunk[1]
+            self.check_targets(labels.reshape(-1, *labels.shape[2:]), where)
+        return chunk
+
     def _where(self, epoch: int, index: int) -> str:
         return f"{self.what}: batch {index + 1} of epoch {epoch + 1}"
 
@@ -195,19 +229,33 @@ def batch_spec(batch: Any) -> Any:
     return _spec(jax.tree.map(np.asarray, tuple(batch)))
 
 
-def chunks(batches: Iterator[tuple], size: int,
-           total: int | None = None) -> Iterator[tuple[Any, int]]:
-    """Consecutive batches stacked ``size`` at a time, each with the number of batches before
-    it. The last chunk may hold fewer; of ``total`` batches, never a lone one after others (the
-    chunk before takes it): XLA compiles a loop of one step as that step alone, whose rounding
-    may differ from the step in a loop, and the in-memory epoch runs every step in its loop."""
+def chunk_sizes(total: int, size: int) -> list[int]:
+    """How ``total`` batches split into chunks of ``size``: the last may hold fewer, but never
+    a lone batch after others (the chunk before takes it), since XLA compiles a loop of one
+    step as that step alone, whose rounding may differ from the same step in a loop, and the
+    in-memory epoch runs every step in its loop.
+
+    Example:
+        >>> chunk_sizes(9, 4), chunk_sizes(10, 4), chunk_sizes(3, 16), chunk_sizes(3, 1)
+        ([4, 5], [4, 4, 2], [3], [1, 1, 1])
+    """
+    sizes, rest = [size] * (total // size), total % size
+    if rest == 1 and sizes and size > 1:
+        sizes[-1] += 1
+    elif rest:
+        sizes.append(rest)
+    return sizes
+
+
+def chunks(batches: Iterator[tuple], size: int) -> Iterator[tuple[Any, int]]:
+    """Consecutive batches (of a stream whose length is not known) stacked ``size`` at a time,
+    each chunk with the number of batches before it; the last may hold fewer."""
     start = 0
     while True:
         group = []
-        want = size + 1 if total is not None and total - start == size + 1 else size
         for batch in batches:
             group.append(batch)
-            if len(group) == want:
+            if len(group) == size:
                 break
         if not group:
             return

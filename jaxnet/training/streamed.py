@@ -96,12 +96,16 @@ def read_epoch(stream: Stream, seeds: tuple, keys: tuple, epoch: int, size: int,
 
     def checked(seed_index):
         seed = unique[seed_index]
-        for index, batch in enumerate(stream.epoch(seed, keys[seeds.index(seed)], epoch)):
-            yield check(batch, epoch, index)
+        if stream.random_access:
+            for chunk, start in stream.chunks(seed, epoch, size):
+                yield check.chunk(chunk, epoch, start), start
+            return
+        batches = stream.epoch(seed, keys[seeds.index(seed)], epoch)
+        yield from chunks((check(batch, epoch, index) for index, batch in enumerate(batches)),
+                          size)
 
     def together() -> Iterator[Any]:
-        total = None if size == 1 else stream.n_batches  # one batch a chunk: dispatched alone
-        readers = [chunks(checked(u), size, total) for u in range(len(unique))]
+        readers = [checked(u) for u in range(len(unique))]
         for parts in zip(*readers):
             start, lengths = parts[0][1], {len(jax.tree.leaves(p[0])[0]) for p in parts}
             if len(lengths) > 1:
