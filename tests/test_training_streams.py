@@ -123,9 +123,12 @@ def test_a_sweep_streams_each_configuration_as_its_arrays():
     memory = jn.sweep(setup, configs, (x, y), validation_data=(x, y), **kwargs)
     source = Batches(x, y)
     stream = jn.sweep(setup, configs, source, validation_data=Batches(x, y), **kwargs)
-    jax.tree.map(np.testing.assert_array_equal, stream.params, memory.params)
+    # The same batches and keys; configurations in turn (a CPU's default) run the in-memory
+    # epoch as a loop over chunks inside lax.map, which XLA may round differently.
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 stream.params, memory.params)
     for a, b in zip(stream.histories, memory.histories):
-        assert a["loss"] == b["loss"]
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
         np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-6)
     # Two seeds: each batch is read once per seed (2 epochs of 9 batches of 32), not once per
     # configuration; and one batch to check the data against the model.

@@ -94,7 +94,7 @@ def check_data(objective: Objective, params: Params, state: State, data: Any,
     key = _remembered(objective, params, state, x, y, what)
     if key is not None and key in caches.CHECKED_DATA.entries:
         return x, y
-    x, y = jax.tree.map(jnp.asarray, (numbers_as_array(x), numbers_as_array(y)))
+    x, y = jax.tree.map(_on_device, (numbers_as_array(x), numbers_as_array(y)))
     shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves((x, y))]
     if not shapes or any(not shape for shape in shapes) or len({s[0] for s in shapes}) > 1:
         raise ValueError(
@@ -167,6 +167,15 @@ def evaluation_input(objective: Objective, params: Params, state: State, data: A
     first = source.read(np.arange(min(source.n_examples, 2)))
     check_data(objective, params, state, first, f"{what} (its first examples)")
     return source
+
+
+def _on_device(leaf: Any) -> jax.Array:
+    """``leaf`` as a JAX array. A NumPy array's memory is shared where JAX can share it (on a
+    CPU, when it is 64-byte aligned, as jaxnet's loaders make their arrays): training only reads
+    the data, during the call, so a second copy would only cost memory."""
+    if isinstance(leaf, np.ndarray):
+        return jax.device_put(leaf, may_alias=True)
+    return jnp.asarray(leaf)
 
 
 def _shapes(tree: Any) -> Any:

@@ -146,11 +146,9 @@ def scanned_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any, order
         body = functools.partial(step, objective, optimizer, values[1], plan.guarded)
         keys = step_keys(run.key, run.epoch, order.shape[0])
         if plan.side == 1:
-            # One configuration at a time: its epoch's batches are gathered into one copy.
-            batches = take((x, y), order)
-            if plan.placement is not None:
-                batches = plan.placement.constrain(batches, leading=1)
-            scan_body = body
+            # One configuration at a time: its batches are gathered a chunk at a time (a copy of
+            # a chunk, never of the epoch), each chunk scanned as a stream's chunk is.
+            return _chunked_epoch(plan, body, run, x, y, order, keys)
         else:
             # Side by side, each batch is gathered in its step: no copy of the data per config.
             batches = order
@@ -165,6 +163,31 @@ def scanned_epoch(plan: Plan, values: Any, runs: RunState, x: Any, y: Any, order
         return _kept_if_stopped(plan, run, new), metrics, info
 
     return over_configs(one, plan)(values, runs, orders)
+
+
+def gather_chunk(n_batches: int, most: int = 16) -> int:
+    """Batches gathered at a time by an epoch in turn: the largest divisor of the epoch's
+    batches up to ``most``, so that one scan over equal chunks runs the whole epoch."""
+    return max(d for d in range(1, min(most, n_batches) + 1) if n_batches % d == 0)
+
+
+def _chunked_epoch(plan, body, run, x, y, order, keys):
+    n_batches = order.shape[0]
+    size = gather_chunk(n_batches)
+
+    def chunk_body(carry, inputs):
+        indices, chunk_keys = inputs
+        batches = take((x, y), indices)
+        if plan.placement is not None:
+            batches = plan.placement.constrain(batches, leading=1)
+        return jax.lax.scan(body, carry, (batches, chunk_keys))
+
+    carry, (metrics, ran) = jax.lax.scan(
+        chunk_body, start_carry(run, plan.guarded),
+        (order.reshape(n_batches // size, size, -1), keys.reshape(n_batches // size, size)))
+    metrics, ran = jax.tree.map(lambda a: a.reshape(n_batches, *a.shape[2:]), (metrics, ran))
+    new, metrics, info = end_epoch(run, carry, metrics, ran, plan.guarded)
+    return _kept_if_stopped(plan, run, new), metrics, info
 
 
 @caches.compiled
