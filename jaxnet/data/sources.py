@@ -11,7 +11,6 @@ runs on each batch as it is read.
 from __future__ import annotations
 
 import dataclasses
-import mmap
 import operator
 import os
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from jaxnet.data.mapped import Mapped, open_npy, pickled, read_rows, unpickled
 
 Transform = Callable[[Any, Any], tuple[Any, Any]]
 SPLITS = ("train", "test")
@@ -118,7 +119,7 @@ class ArraySource:
             >>> x0, int(y0)
             (array([1., 1., 1.], dtype=float32), 0)
         """
-        return cls(_open_npy(x_path), _open_npy(y_path), transform=transform)
+        return cls(open_npy(x_path), open_npy(y_path), transform=transform)
 
     @property
     def x(self):
@@ -159,10 +160,10 @@ class ArraySource:
         """
         indices = self._checked(indices)
         if np.all(indices[1:] > indices[:-1]):
-            x, y = jax.tree.map(lambda a: _rows(a, indices), (self._x, self._y))
+            x, y = jax.tree.map(lambda a: read_rows(a, indices), (self._x, self._y))
         else:
             unique, inverse = np.unique(indices, return_inverse=True)
-            x, y = jax.tree.map(lambda a: _rows(a, unique)[inverse], (self._x, self._y))
+            x, y = jax.tree.map(lambda a: read_rows(a, unique)[inverse], (self._x, self._y))
         if self._transform is None:
             return x, y
         return _apply(self._transform, x, y)
@@ -217,12 +218,12 @@ class ArraySource:
                 f"y={_describe(self._y)}{transform})")
 
     def __getstate__(self):
-        return jax.tree.map(_pickled, (self._x, self._y)), self._transform
+        return jax.tree.map(pickled, (self._x, self._y)), self._transform
 
     def __setstate__(self, state):
         (x, y), self._transform = state
-        self._x, self._y = jax.tree.map(_unpickled, (x, y),
-                                        is_leaf=lambda a: isinstance(a, _Mapped))
+        self._x, self._y = jax.tree.map(unpickled, (x, y),
+                                        is_leaf=lambda a: isinstance(a, Mapped))
         self._length = _common_length(self._x, self._y)
 
     def _checked(self, indices) -> np.ndarray:
@@ -329,86 +330,5 @@ class _Leaf:
 
     def __repr__(self) -> str:
         text = f"{self.array.dtype.name}[{','.join(map(str, self.array.shape[1:]))}]"
-        mapped = _Mapped.of(self.array)
+        mapped = Mapped.of(self.array)
         return text if mapped is None else f"{text} in {os.path.basename(mapped.filename)}"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Mapped:
-    """Where an array that views a memory-mapped file lies: the file, the mapped region (byte
-    offset and size), and the view's start, shape, dtype and strides within the region."""
-
-    filename: str
-    offset: int
-    nbytes: int
-    start: int
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    strides: tuple[int, ...]
-
-    @classmethod
-    def of(cls, array: np.ndarray) -> _Mapped | None:
-        """The file region ``array`` views, or ``None`` when it holds its own memory."""
-        root = array
-        while not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap)):
-            root = getattr(root, "base", None)
-            if root is None:
-                return None
-        if not root.filename or not array.size:
-            return None
-        start = array.ctypes.data - root.ctypes.data
-        return cls(root.filename, root.offset, root.nbytes, start, array.shape, array.dtype,
-                   array.strides)
-
-    def open(self) -> np.ndarray:
-        """Maps the region again (read-only) and views it as the array was."""
-        region = np.memmap(self.filename, np.uint8, mode="r", offset=self.offset,
-                           shape=(self.nbytes,))
-        return np.ndarray(self.shape, self.dtype, buffer=region, offset=self.start,
-                          strides=self.strides)
-
-
-def _rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` (``rows`` sorted, unique) as a new array. Rows of a memory-mapped file
-    are read with positioned reads (``os.preadv``, runs of consecutive rows at once) rather than
-    through the mapping: pages touched through a mapping count in the process's resident memory
-    until the kernel needs them back, so reading a large file through it would grow the process
-    by the file's size; read, only the batch is held."""
-    mapped = _Mapped.of(array) if hasattr(os, "preadv") else None
-    row_bytes = array.strides[0] if array.ndim else 0
-    if mapped is None or not array[:1].flags.c_contiguous or row_bytes != array[0].nbytes \
-            or not rows.size:
-        return np.asarray(array[rows])
-    out = np.empty((len(rows), *array.shape[1:]), array.dtype)
-    buffer = memoryview(out.reshape(-1).view(np.uint8))
-    first = mapped.offset + mapped.start
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    with open(mapped.filename, "rb", buffering=0) as file:
-        for begin, end in zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)]):
-            part = buffer[begin * row_bytes:end * row_bytes]
-            if os.preadv(file.fileno(), [part], first + int(rows[begin]) * row_bytes) \
-                    != len(part):
-                raise OSError(f"{mapped.filename} ended before row {int(rows[end - 1])}: was "
-                              "it truncated after it was opened?")
-    return out
-
-
-def _pickled(array: np.ndarray):
-    """A view of a mapped file is pickled as where it lies; any other array as itself."""
-    return _Mapped.of(array) or array
-
-
-def _unpickled(leaf):
-    return leaf.open() if isinstance(leaf, _Mapped) else leaf
-
-
-def _open_npy(path: str | os.PathLike) -> np.ndarray:
-    try:
-        array = np.load(path, mmap_mode="r")
-    except ValueError as error:
-        raise ValueError(f"{path} is not a .npy file of plain values ({error})") from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise ValueError(f"{path} is an .npz archive; from_npy reads .npy files (np.save's "
-                         f"format), one array each")
-    return array
