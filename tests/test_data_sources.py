@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxnet as jn
-from jaxnet.data import cifar10, download, mnist
+from jaxnet.data import cifar10, download, mapped, mnist
 from jaxnet.data.download import MissingDataError, checksum_of
 from jaxnet.data.sources import ArraySource, Chain, int32_labels, unit_pixels
 
@@ -411,12 +411,17 @@ def test_a_source_over_the_real_mnist_files_equals_load(tmp_path):
     assert os.path.getsize(raw) == 16 + 60_000 * 784
 
 
-def test_views_of_a_memory_map_read_their_own_rows_from_the_file(tmp_path):
+@pytest.mark.parametrize("through_mapping", [0, mapped.READ_THROUGH_MAPPING],
+                         ids=["positioned_reads", "through_the_mapping"])
+def test_views_of_a_memory_map_read_their_own_rows_from_the_file(tmp_path, monkeypatch,
+                                                                  through_mapping):
+    monkeypatch.setattr(mapped, "READ_THROUGH_MAPPING", through_mapping)
     x = np.arange(60, dtype=">i4").reshape(20, 3)
     np.save(tmp_path / "x.npy", x)
-    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    on_disk = np.load(tmp_path / "x.npy", mmap_mode="r")
     indices = np.array([0, 3, 4, 5, 9, 9, 2])
-    for view, whole in ((mapped[5:], x[5:]), (mapped[:, 1:], x[:, 1:]), (mapped[::2], x[::2])):
+    for view, whole in ((on_disk[5:], x[5:]), (on_disk[:, 1:], x[:, 1:]),
+                        (on_disk[::2], x[::2])):
         xb, _ = ArraySource(view, np.zeros(len(view))).read(indices)
         assert type(xb) is np.ndarray
         np.testing.assert_array_equal(xb, whole[indices])

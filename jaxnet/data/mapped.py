@@ -49,16 +49,22 @@ class Mapped:
                           strides=self.strides)
 
 
+# Mapped regions up to this size are read through their mapping: a copy from memory, eight
+# times faster than a system call per row for MNIST's 784-byte rows, at the cost of at most the
+# region's size in resident memory. Larger ones are read with positioned reads.
+READ_THROUGH_MAPPING = 256 * 2**20
+
+
 def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` (``rows`` sorted, unique) as a new array. Rows of a memory-mapped file
-    are read with positioned reads (``os.preadv``, runs of consecutive rows at once) rather than
-    through the mapping: pages touched through a mapping count in the process's resident memory
-    until the kernel needs them back, so reading a large file through it would grow the process
-    by the file's size; read, only the batch is held."""
+    """``array[rows]`` (``rows`` sorted, unique) as a new array. Rows of a large memory-mapped
+    file are read with positioned reads (``os.preadv``, runs of consecutive rows at once)
+    rather than through the mapping: pages touched through a mapping count in the process's
+    resident memory until the kernel needs them back, so reading a large file through it would
+    grow the process by the file's size; read, only the batch is held."""
     mapped = Mapped.of(array) if hasattr(os, "preadv") else None
     row_bytes = array.strides[0] if array.ndim else 0
-    if mapped is None or not array[:1].flags.c_contiguous or row_bytes != array[0].nbytes \
-            or not rows.size:
+    if mapped is None or mapped.nbytes <= READ_THROUGH_MAPPING or not rows.size \
+            or not array[:1].flags.c_contiguous or row_bytes != array[0].nbytes:
         return np.asarray(array[rows])
     out = np.empty((len(rows), *array.shape[1:]), array.dtype)
     buffer = memoryview(out.reshape(-1).view(np.uint8))
