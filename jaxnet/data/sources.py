@@ -28,7 +28,7 @@ SPLITS = ("train", "test")
 def unit_pixels(x, y):
     """uint8 pixels 0..255 to float32 in ``[0, 1]`` (as ``jn.data.load`` gives them), labels to
     int32: a transform for [`ArraySource`][jaxnet.data.sources.ArraySource]."""
-    return x.astype(np.float32) / np.float32(255.0), y.astype(np.int32, copy=False)
+    return np.divide(x, np.float32(255.0), dtype=np.float32), y.astype(np.int32, copy=False)
 
 
 def int32_labels(x, y):

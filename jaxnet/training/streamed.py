@@ -111,8 +111,11 @@ def read_epoch(stream: Stream, seeds: tuple, keys: tuple, epoch: int, size: int,
             if len(lengths) > 1:
                 raise StreamError(f"epoch {epoch + 1}: the configurations' streams gave "
                                   "different numbers of batches")
-            stacked = jax.tree.map(lambda *leaves: np.stack([leaves[r] for r in rows]),
-                                   *[p[0] for p in parts])
+            if len(rows) == 1:  # one configuration: a view with its axis, no copy
+                stacked = jax.tree.map(lambda leaf: leaf[None], parts[0][0])
+            else:
+                stacked = jax.tree.map(lambda *leaves: np.stack([leaves[r] for r in rows]),
+                                       *[p[0] for p in parts])
             yield stacked, start
 
     return Prefetch(together(), depth=AHEAD, prepare=lambda item: (place(item[0]), item[1]))
