@@ -78,3 +78,17 @@ def test_only_selects_an_implementation_and_its_variants():
     assert "torch_threads" not in selected(None)
     with pytest.raises(SystemExit, match="unknown"):
         selected("jax")
+
+
+@pytest.mark.slow
+def test_stream_vs_memory_quick_writes_every_variant(tmp_path):
+    out = tmp_path / "stream_vs_memory.json"
+    run_script(str(BENCHMARKS / "stream_vs_memory.py"), "--quick", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert report["settings"]["dataset"] == "digits" and report["machine"]["cpu_count"] >= 1
+    assert set(report["summary"]) == {"memory", "stream_chunk_1", "stream_chunk_16"}
+    assert report["summary"]["memory"]["vs_memory"] == 1.0
+    for row in report["summary"].values():
+        assert row["steps_per_s"] > 0
+    losses = {name: result["loss"] for name, result in report["rounds"][0]["results"].items()}
+    assert len(set(losses.values())) == 1, losses  # the same batches, the same training
