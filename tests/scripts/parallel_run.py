@@ -98,5 +98,6 @@ if args.stream:
     reads = {name: source.reads for name, source in
              (("train", data), ("evaluation", evaluation_data))}
     np.savez(f"{args.out}.reads{args.process}.npz",
-             **{f"{name}_rows": np.concatenate(r) for name, r in reads.items()},
+             **{f"{name}_rows": np.concatenate(r) if r else np.zeros(0, np.int64)
+                for name, r in reads.items()},
              **{f"{name}_sizes": np.array([len(i) for i in r]) for name, r in reads.items()})
