@@ -56,6 +56,13 @@ class DataParallel:
         sharding = self.split(leading)
         return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), tree)
 
+    def gather_shares(self, tree: Any, leading: int = 0) -> Any:
+        """Global arrays split along axis ``leading`` from each process's share of them (its
+        rows along that axis, process 0's first); on one process, ``tree`` split."""
+        sharding = self.split(leading)
+        return jax.tree.map(
+            lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), tree)
+
     def put(self, tree: Any, sharding: NamedSharding | None = None) -> Any:
         """``tree``'s arrays placed with ``sharding`` (replicated by default), from one process
         or from each process of a multi-process job (each giving the same replicated values)."""
@@ -125,5 +132,4 @@ def from_process_data(local: Any, mesh: Mesh, axis: str | None = None) -> jax.Ar
         >>> x.shape, x.sharding.spec[0]
         ((8, 3), 'data')
     """
-    placement = data_parallel(mesh, axis)
-    return jax.make_array_from_process_local_data(placement.split(), np.asarray(local))
+    return data_parallel(mesh, axis).gather_shares(local)

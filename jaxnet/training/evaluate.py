@@ -200,23 +200,17 @@ class StreamedData:
     def chunks(self) -> Iterator[tuple[Any, Any, int]]:
         """``(x, y, real examples)`` of each chunk, placed; the last chunk padded by repeating
         the set's last example."""
-        index, count = self.stream.share
-        local = self.chunk // count
-
         def read():
             for start in range(0, self.n, self.chunk):
                 rows = np.minimum(np.arange(start, start + self.chunk), self.n - 1)
-                x, y = self.stream.read(rows[index * local:(index + 1) * local])
+                x, y = self.stream.read(self.stream.own(rows))
                 yield x, y, min(self.chunk, self.n - start)
 
         def place(item):
             x, y, n = item
             if self.placement is None:
                 return (*jax.device_put((x, y)), n)
-            sharding = self.placement.split()
-            x, y = jax.tree.map(
-                lambda a: jax.make_array_from_process_local_data(sharding, a), (x, y))
-            return x, y, n
+            return (*self.placement.gather_shares((x, y)), n)
 
         return Prefetch(read(), prepare=place)
 

@@ -108,17 +108,18 @@ class Stream:
         return jax.tree.map(lambda *rows: np.stack([np.asarray(r) for r in rows]),
                             *[self.data[int(i)] for i in indices])
 
-    def epoch(self, seed: tuple[int, ...], key: jax.Array, epoch: int) -> Iterator[tuple]:
-        """This process's share of each of the epoch's batches, in order."""
-        if self.random_access:
-            from jaxnet.training.epoch import batch_order  # the one rule for the order
+    def own(self, rows: np.ndarray) -> np.ndarray:
+        """This process's block of ``rows`` along their last axis (all of them on one)."""
+        index, count = self.share
+        size = rows.shape[-1] // count
+        return rows[..., index * size:(index + 1) * size]
 
-            order = batch_order(seed, epoch, self.n_examples, self.batch_size)
-            index, _ = self.share
-            block = order[:, index * self.local_batch:(index + 1) * self.local_batch]
-            return (self.read(rows) for rows in block)
+    def batches(self, key: jax.Array, epoch: int) -> Iterator[tuple]:
+        """A function's batches of the epoch (this process's share of each), in order."""
         batches = self.data(epoch, key)
-        refuse_iterator_reuse(batches, epoch)
+        if not isinstance(batches, Iterable):
+            raise TypeError(f"the training function returned {type(batches).__name__} for "
+                            f"epoch {epoch + 1}; it must return an iterable of (x, y) batches")
         return iter(batches)
 
     def chunks(self, seed: tuple[int, ...], epoch: int, size: int) -> Iterator[tuple]:
@@ -126,9 +127,7 @@ class Stream:
         ``size`` consecutive batches, read in one ``read`` and shaped ``(k, batch, ...)``."""
         from jaxnet.training.epoch import batch_order  # the one rule for the order
 
-        order = batch_order(seed, epoch, self.n_examples, self.batch_size)
-        index, _ = self.share
-        block = order[:, index * self.local_batch:(index + 1) * self.local_batch]
+        block = self.own(batch_order(seed, epoch, self.n_examples, self.batch_size))
         start = 0
         for count in chunk_sizes(len(block), size):
             batch = jax.tree.map(np.asarray, tuple(self.read(block[start:start + count].ravel())))
@@ -140,16 +139,10 @@ class Stream:
         random-access source's first examples, a function's first batch of epoch 1."""
         if self.random_access:
             return self.read(np.arange(self.local_batch))
-        for batch in self.epoch((), key, 0):
+        for batch in self.batches(key, 0):
             return batch
         raise StreamError("the training function yielded no batch in epoch 1: it must give "
                           f"batches of {self.local_batch} examples")
-
-
-def refuse_iterator_reuse(batches: Any, epoch: int) -> None:
-    if not isinstance(batches, Iterable):
-        raise TypeError(f"the training function returned {type(batches).__name__} for epoch "
-                        f"{epoch + 1}; it must return an iterable of (x, y) batches")
 
 
 def stream(data: Any, batch_size: int, share: tuple[int, int], what: str) -> Stream:
@@ -184,11 +177,7 @@ class BatchCheck:
                 f"{self._where(epoch, index)} has shapes {_shapes(spec)} but the first batch had "
                 f"{_shapes(self.spec)}: every batch must have the same shapes and dtypes (drop "
                 "or pad a last, smaller batch)")
-        for leaf in jax.tree.leaves(batch):
-            if np.issubdtype(leaf.dtype, np.inexact) and count_nonfinite(leaf):
-                raise StreamError(f"{self._where(epoch, index)} holds NaN or infinite values")
-        if self.check_targets is not None:
-            self.check_targets(batch[1], self._where(epoch, index))
+        self._values(batch, batch[1], self._where(epoch, index), "holds")
         return batch
 
     def chunk(self, chunk: Any, epoch: int, start: int) -> Any:
@@ -203,13 +192,17 @@ class BatchCheck:
             raise StreamError(f"{where}: the source's batches have shapes "
                               f"{_shapes(_spec(jax.tree.map(lambda a: a[0], chunk)))} but the "
                               f"first batch had {_shapes(self.spec)}")
-        for leaf in jax.tree.leaves(chunk):
-            if np.issubdtype(leaf.dtype, np.inexact) and count_nonfinite(leaf):
-                raise StreamError(f"{where} hold NaN or infinite values")
-        if self.check_targets is not None:
-            labels = chunk[1]
-            self.check_targets(labels.reshape(-1, *labels.shape[2:]), where)
+        labels = chunk[1]
+        self._values(chunk, labels.reshape(-1, *labels.shape[2:]), where, "hold")
         return chunk
+
+    def _values(self, batch: Any, labels: Any, where: str, verb: str) -> None:
+        """Finite values everywhere, and labels the loss accepts."""
+        for leaf in jax.tree.leaves(batch):
+            if np.issubdtype(leaf.dtype, np.inexact) and count_nonfinite(leaf):
+                raise StreamError(f"{where} {verb} NaN or infinite values")
+        if self.check_targets is not None:
+            self.check_targets(labels, where)
 
     def _where(self, epoch: int, index: int) -> str:
         return f"{self.what}: batch {index + 1} of epoch {epoch + 1}"

@@ -100,7 +100,7 @@ def read_epoch(stream: Stream, seeds: tuple, keys: tuple, epoch: int, size: int,
             for chunk, start in stream.chunks(seed, epoch, size):
                 yield check.chunk(chunk, epoch, start), start
             return
-        batches = stream.epoch(seed, keys[seeds.index(seed)], epoch)
+        batches = stream.batches(keys[seeds.index(seed)], epoch)
         yield from chunks((check(batch, epoch, index) for index, batch in enumerate(batches)),
                           size)
 
@@ -128,9 +128,7 @@ def placer(placement: DataParallel | None, split_configs: bool) -> Callable[[Any
         return jax.device_put
     if split_configs:
         return functools.partial(placement.put, sharding=placement.split())
-    sharding = placement.split(leading=2)
-    return lambda chunk: jax.tree.map(
-        lambda a: jax.make_array_from_process_local_data(sharding, a), chunk)
+    return functools.partial(placement.gather_shares, leading=2)
 
 
 def begin_stream_epoch(plan: Plan, values: Any, runs: RunState, reader: Prefetch,
