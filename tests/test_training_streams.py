@@ -71,7 +71,7 @@ def assert_same_bits(a, b):
                  (b.params, b.state, b.opt_state))
 
 
-@pytest.mark.parametrize("source", [Examples, Batches])
+@pytest.mark.parametrize("source", [pytest.param(Examples, marks=pytest.mark.slow), Batches])
 def test_a_random_access_source_trains_as_its_arrays_in_memory(source):
     x, y = problem()
     memory = fit((x, y), validation_data=(x[:100], y[:100]), evaluate_train=True)
@@ -90,6 +90,7 @@ def test_a_grain_map_dataset_trains_as_its_arrays():
     assert_same_bits(fit(dataset, epochs=2), fit((x * 2, y), epochs=2))
 
 
+@pytest.mark.slow
 def test_chunks_of_any_size_give_the_bits_of_the_epoch_in_memory(monkeypatch):
     x, y = problem()  # 9 batches an epoch: in chunks of 2 or 4, a lone batch is left at the end
     memory = fit((x, y), epochs=2)
@@ -111,6 +112,7 @@ def test_a_convolutional_model_streams_as_in_memory():
     assert_same_bits(*results)
 
 
+@pytest.mark.slow
 def test_a_sweep_streams_each_configuration_as_its_arrays():
     x, y = problem()
 
@@ -135,6 +137,7 @@ def test_a_sweep_streams_each_configuration_as_its_arrays():
     assert source.rows == (2 * 2 * (300 // 32) + 1) * 32
 
 
+@pytest.mark.slow
 def test_a_streamed_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
     x, y = problem()
     whole = fit(Batches(x, y), epochs=4)
@@ -144,6 +147,7 @@ def test_a_streamed_run_resumes_to_the_bits_of_an_uninterrupted_one(tmp_path):
     assert resumed.history["loss"] == whole.history["loss"]
 
 
+@pytest.mark.slow
 def test_a_blown_up_streamed_run_recovers_as_in_memory():
     x, y = problem()
     objective, params, state, _ = mlp_setup()
@@ -166,6 +170,7 @@ def test_patience_stops_a_stream_and_its_reader():
     assert len(result.history["loss"]) < 20
 
 
+@pytest.mark.slow
 def test_evaluate_reads_a_source_in_chunks_to_the_mean_of_its_arrays():
     x, y = problem(n=2500)
     objective, params, state, _ = mlp_setup()
@@ -200,6 +205,7 @@ def test_a_function_of_epoch_and_key_trains_and_repeats_its_bits():
     assert a.history["loss"] != c.history["loss"]
 
 
+@pytest.mark.slow
 def test_a_function_stream_resumes_exactly(tmp_path):
     x, y = problem()
     whole = fit(epoch_function(x, y), epochs=4)
