@@ -25,6 +25,7 @@ from jaxnet import (
 from jaxnet.checks import debug_checks
 from jaxnet.composable import Composable, composable
 from jaxnet.core import Layer, LayerError, ShapeError, count_params
+from jaxnet.cpu_cores import use_cpu_cores
 from jaxnet.layers import (
     GRU,
     LSTM,

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The training in parallel_run.py: its examples, batch size, epochs and key.
 EXAMPLES, BATCH, EPOCHS, KEY = 512, 64, 3, 1
+# What parallel_run.py records about the run besides its results.
+RUN_FACTS = ("devices", "spread_devices")
 
 
 def run(out, *arguments, devices=1, background=False):
@@ -40,8 +42,8 @@ def run(out, *arguments, devices=1, background=False):
 
 
 def assert_same(a, b, tolerance=1e-5):
-    names = [name for name in a.files if name != "devices"]
-    assert sorted(names) == sorted(name for name in b.files if name != "devices")
+    names = [name for name in a.files if name not in RUN_FACTS]
+    assert sorted(names) == sorted(name for name in b.files if name not in RUN_FACTS)
     for name in names:
         np.testing.assert_allclose(a[name], b[name], rtol=tolerance, atol=tolerance,
                                    err_msg=name)
@@ -158,6 +160,14 @@ def test_a_sweep_spread_over_eight_devices_equals_the_unsharded_sweep(tmp_path):
     assert_same(one, eight)
     streamed = run(tmp_path / "streamed.npz", "--sweep", "--mesh", "--stream", devices=8)
     assert_same(one, streamed)
+
+
+def test_a_sweep_on_a_cpu_of_two_devices_spreads_its_configurations_by_itself(tmp_path):
+    one = run(tmp_path / "one.npz", "--sweep")
+    assert int(one["spread_devices"]) == 1
+    cores = run(tmp_path / "cores.npz", "--sweep", "--cores", "2")
+    assert int(cores["devices"]) == 2 and int(cores["spread_devices"]) == 2
+    assert_same(one, cores)
 
 
 def test_a_mesh_must_be_a_mesh():

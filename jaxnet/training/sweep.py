@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxnet.cpu_cores import cpu_cores_placement
 from jaxnet.objective import objective_with
-from jaxnet.parallel import data_parallel
+from jaxnet.parallel import DataParallel, data_parallel
 from jaxnet.training.caches import signature
 from jaxnet.training.checks import check_data, check_fit_args
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
@@ -200,12 +201,15 @@ def sweep(
             grows with it: each configuration trained at once holds the activations of one
             batch (and, one at a time, a shuffled copy of the data), every configuration its
             parameters and optimizer state (about ``3 to 4 x params``). By default all of a
-            group on an accelerator, one at a time on a CPU (where vmapped products run no
-            faster). With a ``mesh``, the number of configurations per compiled program,
-            split over the devices.
+            group on an accelerator, one at a time on a CPU of one device (where vmapped
+            products run no faster). Over several devices, the number of configurations per
+            compiled program, split over the devices.
         mesh: spread the configurations over these devices (the configuration axis split over
-            ``mesh_axis``): 64 configurations on 8 devices train 8 per device. Each
-            configuration's batches stay whole on its device.
+            ``mesh_axis``): 64 configurations on 8 devices train 8 per device, side by side.
+            Each configuration's batches stay whole on its device. By default, on a CPU shown
+            as several devices (one per core: ``jn.use_cpu_cores()``), each group's
+            configurations are spread over them; a mesh of one device
+            (``jn.parallel.mesh(jax.devices()[:1])``) keeps them on one.
         mesh_axis: the mesh axis configurations are split over; the mesh's only axis by
             default.
         verbose: show progress per epoch.
@@ -264,8 +268,9 @@ def sweep(
         # With a mesh, chunks of configurations are split over the devices, one program per
         # chunk; without one, the whole group is one program that trains ``side`` of them
         # side by side.
-        size = (chunk_size or len(members)) if placement is not None else len(members)
-        side = None if placement is not None else _side_by_side(chunk_size, len(members))
+        spread = placement if mesh is not None else cpu_cores_placement(len(members))
+        size = (chunk_size or len(members)) if spread is not None else len(members)
+        side = _side_by_side(chunk_size, len(members), spread)
         for start in range(0, len(members), size):
             chunk = members[start:start + size]
             folder = None if checkpoint_dir is None else Path(checkpoint_dir) / (
@@ -273,7 +278,7 @@ def sweep(
             numbers = [{name: configs[i][name] for name in recipe_numbers(recipe, configs[i])}
                        for i in chunk]
             outcome = train([trials[i] for i in chunk], recipe, numbers, x, y, validation,
-                            settings, side=side, placement=placement, split_configs=True,
+                            settings, side=side, placement=spread, split_configs=True,
                             checkpoint_dir=folder, configs=[configs[i] for i in chunk],
                             callbacks=[_told(callback, chunk) for callback in callbacks],
                             verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk],
@@ -321,13 +326,17 @@ def _told(callback: Callback, chunk: list[int]) -> Callback:
     return told
 
 
-def _side_by_side(chunk_size: int | None, count: int) -> int | None:
+def _side_by_side(chunk_size: int | None, count: int,
+                  spread: DataParallel | None) -> int | None:
     """How many configurations of a group train side by side (vmapped); None for all.
 
-    By default all of them on an accelerator, which they fill; one at a time on a CPU, where
-    XLA runs a vmapped matrix product no faster than the separate ones and, for large layers,
-    slower (see docs/design.md).
+    Over a mesh, all of a chunk, split over its devices. On one device, by default all of them
+    on an accelerator, which they fill; one at a time on a CPU, where XLA runs a vmapped matrix
+    product no faster than the separate ones and, for large layers, slower (see
+    docs/design.md).
     """
+    if spread is not None:
+        return None
     if chunk_size is None:
         return 1 if jax.default_backend() == "cpu" else None
     return None if chunk_size >= count else chunk_size

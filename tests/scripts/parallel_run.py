@@ -2,7 +2,11 @@
 writes the final parameters; run by tests/test_parallel.py in fresh processes.
 
     python parallel_run.py OUT.npz [--mesh] [--process I --processes N --port P] [--checkpoint DIR]
-                           [--sweep] [--stream]
+                           [--sweep] [--stream] [--cores N]
+
+With ``--cores N`` the script asks for N CPU devices with ``jn.use_cpu_cores`` (and the sweep
+spreads its configurations over them by itself); it records the most devices any array of the
+sweep lived on.
 
 With ``--stream`` the training and evaluation sets are random-access sources that record which
 examples this process read: each process writes them to OUT.npz.reads<I>.npz.
@@ -19,6 +23,7 @@ parser.add_argument("--port", type=int, default=0)
 parser.add_argument("--checkpoint", default=None)
 parser.add_argument("--sweep", action="store_true")
 parser.add_argument("--stream", action="store_true")
+parser.add_argument("--cores", type=int, default=None)
 args = parser.parse_args()
 
 import jax  # noqa: E402
@@ -32,6 +37,9 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxnet as jn  # noqa: E402
+
+if args.cores is not None:
+    jn.use_cpu_cores(args.cores)
 
 rng = np.random.default_rng(0)
 N, D = 512, 64
@@ -78,9 +86,18 @@ def sweep_setup(lr, seed):
     return jn.Trial(objective, optax.sgd(lr, momentum=0.9), p, s, jax.random.key(10 + seed))
 
 
+spread = [1]
+
+
+def widest_array(epoch, history, run, config):
+    """Records the most devices that any array lives on while the sweep trains."""
+    spread[0] = max(spread[0], *(len(a.devices()) for a in jax.live_arrays()))
+
+
 if args.sweep:
     result = jn.sweep(sweep_setup, jn.grid(lr=[0.01, 0.03, 0.1], seed=[0, 1, 2]), data,
-                      epochs=2, batch_size=64, mesh=mesh, verbose=False)
+                      epochs=2, batch_size=64, mesh=mesh, verbose=False,
+                      callbacks=[widest_array])
     leaves = {f"{i}_{j}": np.asarray(leaf) for i, p in enumerate(result.params)
               for j, leaf in enumerate(jax.tree.leaves(p))}
 else:
@@ -93,7 +110,7 @@ else:
               for j, leaf in enumerate(jax.tree.leaves((result.params, result.state)))}
     leaves["evaluation"] = np.array([evaluation["loss"], evaluation["accuracy"]])
 if args.process == 0:
-    np.savez(args.out, devices=len(jax.devices()), **leaves)
+    np.savez(args.out, devices=len(jax.devices()), spread_devices=spread[0], **leaves)
 if args.stream:
     reads = {name: source.reads for name, source in
              (("train", data), ("evaluation", evaluation_data))}
