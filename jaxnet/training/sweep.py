@@ -239,6 +239,7 @@ def sweep(
         raise ValueError("configs is empty: give at least one configuration")
     _check_values(configs)
     trials = [_trial(setup, config, index, compute_dtype) for index, config in enumerate(configs)]
+    _check_optimizers(configs, trials)
     first = trials[0]
     placement = data_parallel(mesh, mesh_axis)
     if placement is not None and jax.process_count() > 1 and is_stream(train_data):
@@ -298,9 +299,7 @@ def _groups(setup: Callable, configs: list[dict], trials: list[Trial],
     whose numbers differ (traced) and whose other values, and parameter shapes, agree."""
     groups: dict[Any, list[int]] = {}
     for index, (config, trial) in enumerate(zip(configs, trials)):
-        key = (static_part(config, numbers_of(config)), signature(trial.params),
-               signature(trial.state))
-        groups.setdefault(key, []).append(index)
+        groups.setdefault(_group_key(config, trial), []).append(index)
     found: dict[Any, list[int]] = {}
     for members in groups.values():
         lead = members[0]
@@ -357,6 +356,28 @@ def _check_values(configs: list[dict[str, Any]]) -> None:
                                  f">= 0, got {value!r}")
 
 
+def _check_optimizers(configs: list[dict], trials: list[Trial]) -> None:
+    """Refuses an optimizer that cannot update its parameters, before compiling: one per set of
+    configurations that differ only in their numbers (tracing each one costs as much as the
+    setup)."""
+    checked = set()
+    for index, (config, trial) in enumerate(zip(configs, trials)):
+        key = _group_key(config, trial)
+        if key in checked:
+            continue
+        try:
+            optimizer_in_structure(trial.optimizer, trial.params)
+        except TypeError as error:
+            raise TypeError(f"configuration {index} {config}: {error}") from None
+        checked.add(key)
+
+
+def _group_key(config: dict, trial: Trial) -> tuple:
+    """Configurations with one key differ only in their numbers."""
+    return (static_part(config, numbers_of(config)), signature(trial.params),
+            signature(trial.state))
+
+
 def _trial(setup: Callable[..., Trial], config: dict[str, Any], index: int,
            compute_dtype: str | None) -> Trial:
     try:
@@ -367,10 +388,6 @@ def _trial(setup: Callable[..., Trial], config: dict[str, Any], index: int,
     if not isinstance(trial, Trial):
         raise TypeError(f"setup must return jn.Trial(objective, optimizer, params, state, key), "
                         f"got {type(trial).__name__} for configuration {index}")
-    try:
-        optimizer_in_structure(trial.optimizer, trial.params)
-    except TypeError as error:
-        raise TypeError(f"configuration {index} {config}: {error}") from None
     trial = dataclasses.replace(trial, key=typed_key(trial.key))
     if compute_dtype is not None:
         trial = dataclasses.replace(
