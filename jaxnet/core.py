@@ -176,11 +176,38 @@ def output_shape(
     layer: Layer, params: Params, state: State, x: Any
 ) -> jax.ShapeDtypeStruct:
     """The output shape and dtype of ``layer`` in evaluation mode, computed without running it."""
+    return _shapes(_FORWARD_SHAPES, _forward, layer, params, state, shape_of(x))
 
-    def forward(p, s, xs):
-        return layer.apply(p, s, xs, train=False)[0]
 
-    return jax.eval_shape(forward, params, state, shape_of(x))
+def abstract_init(layer: Layer, key: jax.Array, x: Any) -> tuple[Any, Any]:
+    """The shapes and dtypes of ``layer.init(key, x)``'s parameters and state, without making
+    them."""
+    return _shapes(_INIT_SHAPES, _init, layer, key, shape_of(x))
+
+
+def _forward(layer: Layer, params: Params, state: State, x: Any) -> Any:
+    return layer.apply(params, state, x, train=False)[0]
+
+
+def _init(layer: Layer, key: jax.Array, x: Any) -> tuple[Any, Any]:
+    return layer.init(key, x)
+
+
+_FORWARD_SHAPES = jax.jit(_forward, static_argnums=0)
+_INIT_SHAPES = jax.jit(_init, static_argnums=0)
+
+
+def _shapes(jitted, fn, layer: Layer, *args: Any) -> Any:
+    """``jax.eval_shape`` of ``fn(layer, *args)`` (``jitted``: ``fn`` jitted with the layer
+    static): traced once per layer (by its value) and
+    argument shapes, in JAX's own cache of jitted functions, so that a model initialised again
+    (each configuration of a sweep) is not traced again; layers that cannot be hashed are traced
+    every time."""
+    try:
+        hash(layer)
+    except TypeError:
+        return jax.eval_shape(lambda *a: fn(layer, *a), *args)
+    return jitted.eval_shape(layer, *args)
 
 
 def along_last_axis(v: jax.Array, ndim: int) -> jax.Array:

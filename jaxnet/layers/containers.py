@@ -25,12 +25,12 @@ from jaxnet.core import (
     Params,
     ShapeError,
     State,
+    abstract_init,
     check_fits_in_memory,
     is_one_array,
     missing_entry_error,
     numbers_as_array,
     output_shape,
-    shape_of,
     shape_text,
 )
 from jaxnet.layers.activation import Activation
@@ -116,7 +116,7 @@ def init_layer(name: str, layer: Layer, key: jax.Array, x: Any) -> tuple[Params,
     layer_key = _name_key(key, name)
     with named_errors(name, layer):
         _check_input(layer, x)
-        check_fits_in_memory(jax.eval_shape(layer.init, layer_key, x))
+        check_fits_in_memory(abstract_init(layer, layer_key, x))
         params, state = layer.init(layer_key, x)
         return params, state, output_shape(layer, params, state, x)
 
@@ -180,7 +180,7 @@ def _check_has_no_params(layer: Layer, params: Params, state: State, name: str, 
     Runs ``layer.init`` abstractly, and only for a layer with its own ``init`` that has no entry:
     layers that hold no parameters (activations, dropout) never get here.
     """
-    expected = jax.eval_shape(layer.init, jax.random.key(0), shape_of(x))
+    expected = abstract_init(layer, jax.random.key(0), x)
     for what, tree, entry in (("params", params, expected[0]), ("state", state, expected[1])):
         if entry and name not in tree:
             shapes = jax.tree.map(lambda leaf: tuple(leaf.shape), entry)
