@@ -243,7 +243,7 @@ def unstack(tree: Any, count: int) -> list[Any]:
             return [jax.random.wrap_key_data(words, impl=impl)
                     for words in entries(jax.random.key_data(leaf))]
         host = np.asarray(leaf)
-        return [jax.device_put(host[c]) for c in range(count)]
+        return jax.device_put([host[c] for c in range(count)])  # one call: faster than each
 
     columns = [entries(leaf) for leaf in leaves]
     return [jax.tree.unflatten(structure, [column[c] for column in columns])
