@@ -2,9 +2,9 @@
 curves per epoch.
 
 Each script in experiments/ takes ``--help``, ``--quick`` (a small run that the tests execute),
-``--seed`` and ``--out DIR`` (default ``runs/<name>/``), and writes ``metrics.json`` there beside
-its figures. A script imports this module as ``_common`` (Python puts the script's folder first on
-``sys.path``).
+``--seed``, ``--out DIR`` (default ``runs/<name>/``) and ``--no-compile-cache``, and writes
+``metrics.json`` there beside its figures. A script imports this module as ``_common``
+(Python puts the script's folder first on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,22 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
                         help="a small run of a few seconds (the tests run it)")
     parser.add_argument("--out", type=Path, default=Path("runs") / name,
                         help=f"folder for metrics.json and the figures (default runs/{name}/)")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="compile every program again (by default compiled programs are "
+                             "kept on disk and a second run reuses them: jn.compilation_cache)")
     return parser
+
+
+def start_jax(args: argparse.Namespace, every_core: bool = False) -> None:
+    """What a script sets before JAX computes anything: the persistent compilation cache
+    (unless ``--no-compile-cache``) and, for scripts that sweep, one CPU device per core
+    (``jn.use_cpu_cores``; nothing changes on an accelerator)."""
+    import jaxnet as jn
+
+    if every_core:
+        jn.use_cpu_cores()
+    if not args.no_compile_cache:
+        jn.compilation_cache()
 
 
 def add_image_data_options(parser: argparse.ArgumentParser, datasets: list[str]) -> None:

@@ -107,6 +107,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--learning-rate", type=float, default=0.03)
     parser.add_argument("--frames", type=int, default=40, help="snapshots per animation")
     args = parser.parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     steps, frames, n_samples = (300, 8, 300) if args.quick else (args.steps, args.frames, 900)
     args.out.mkdir(parents=True, exist_ok=True)

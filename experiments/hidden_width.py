@@ -123,6 +123,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
     parser.add_argument("--learning-rate", type=float, default=0.01)
     args = parser.parse_args(argv)
+    _common.start_jax(args, every_core=True)
     start = time.perf_counter()
     if args.quick:
         widths, seeds, steps = [1, 32, 512], 2, 600

@@ -45,6 +45,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     strengths = QUICK["l2"] if args.quick else tuple(sorted(set(args.l2)))

@@ -153,6 +153,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     line_steps, epochs = (200, 10) if args.quick else (args.line_steps, args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args(argv)
+    _common.start_jax(args, every_core=True)
     start = time.perf_counter()
     rates, seeds, epochs, n_train = args.rates, args.seeds, args.epochs, None
     if args.quick:

@@ -34,7 +34,7 @@ import time
 import jax
 import numpy as np
 import optax
-from _common import parser, write_metrics
+from _common import parser, start_jax, write_metrics
 from matplotlib.figure import Figure
 
 import jaxnet as jn
@@ -145,6 +145,7 @@ def main(argv=None) -> dict:
     cli.add_argument("--batch-size", type=int, default=100)
     cli.add_argument("--learning-rate", type=float, default=1e-2)
     args = cli.parse_args(argv)
+    start_jax(args)
     if args.quick:
         args.seeds, args.steps = 2, 80
     start = time.perf_counter()

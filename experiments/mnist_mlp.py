@@ -69,6 +69,7 @@ def streamed(args, split: str, size: int | None) -> jn.data.ArraySource:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     epochs = 3 if args.quick else (args.epochs or EPOCHS[args.dataset])
     args.out.mkdir(parents=True, exist_ok=True)

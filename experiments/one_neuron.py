@@ -86,6 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     epsilon = args.epsilon if args.epsilon is not None else (1e-3 if args.quick else 1e-4)
     args.out.mkdir(parents=True, exist_ok=True)

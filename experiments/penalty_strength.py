@@ -158,6 +158,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threshold", type=float, default=1e-3,
                         help="weights smaller than this in magnitude count as zero")
     args = parser.parse_args(argv)
+    _common.start_jax(args, every_core=True)
     start = time.perf_counter()
     strengths, steps = ([0.0, 1e-3, 1e-2, 1e-1], 600) if args.quick else (STRENGTHS, args.steps)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,7 @@ def main(argv=None) -> dict:
     cli.add_argument("--batch-size", type=int, default=32)
     cli.add_argument("--learning-rate", type=float, default=5e-3, help="peak of the schedule")
     args = cli.parse_args(argv)
+    _common.start_jax(args)
     if args.quick:
         args.train_size, args.test_size, args.epochs = 8_000, 2_000, 8
     start = time.perf_counter()

@@ -84,6 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    _common.start_jax(args)
     start = time.perf_counter()
     epochs = 2 if args.quick else args.epochs
     args.out.mkdir(parents=True, exist_ok=True)

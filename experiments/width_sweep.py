@@ -104,6 +104,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args(argv)
+    _common.start_jax(args, every_core=True)
     start = time.perf_counter()
     widths = [2**k for k in range(int(np.log2(args.max_width)) + 1)]
     seeds, epochs, n_train = args.seeds, args.epochs, None

@@ -23,6 +23,7 @@ from jaxnet import (
     viz,
 )
 from jaxnet.checks import debug_checks
+from jaxnet.compile_cache import compilation_cache
 from jaxnet.composable import Composable, composable
 from jaxnet.core import Layer, LayerError, ShapeError, count_params
 from jaxnet.cpu_cores import use_cpu_cores

@@ -158,8 +158,11 @@ def load_script(path: Path, monkeypatch):
 def run_script(script: Path, *args: str) -> str:
     """Runs an experiment script as a user would and returns what it printed; a failure shows
     the end of its standard error."""
-    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          timeout=300)
+    with tempfile.TemporaryDirectory(prefix="jaxnet-xla-") as compiled:
+        # The compilation cache a script turns on, in a folder of its own.
+        env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": compiled}
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                              text=True, timeout=300, env=env)
     if done.returncode:
         raise AssertionError(f"{script.name} {' '.join(args)} exited with {done.returncode}:\n"
                              f"{done.stderr[-3000:]}")

@@ -47,7 +47,8 @@ def test_cifar10_from_the_cache(tmp_path, monkeypatch):
     tiny_cifar10(tmp_path / "data", monkeypatch)
     script = load_script(SCRIPT, monkeypatch)
     metrics = script.main(["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
-                           "--distance", "l2", "--quick", "--out", str(tmp_path / "out")])
+                           "--distance", "l2", "--quick", "--no-compile-cache",
+                           "--out", str(tmp_path / "out")])
     assert metrics["settings"]["n_train"] == 150 and metrics["settings"]["n_test"] == 40
     assert np.sum(metrics["confusion_matrix"]) == 40
     assert (tmp_path / "out" / "neighbours.png").stat().st_size > 1000

@@ -51,7 +51,8 @@ def test_mnist_and_fashion_mnist_run_from_files_in_the_cache(name, checksums, tm
         sums[filename] = sha256(data)
     monkeypatch.setattr(mnist, checksums, sums)
     experiment = load_script(SCRIPT, monkeypatch)
-    arguments = ["--dataset", name, "--quick", "--data-dir", str(tmp_path / "cache")]
+    arguments = ["--dataset", name, "--quick", "--no-compile-cache", "--data-dir",
+                 str(tmp_path / "cache")]
     metrics = experiment.main([*arguments, "--out", str(tmp_path / "out")])
     assert metrics["dataset"] == name and metrics["settings"]["n_train"] == 300
     streamed = experiment.main([*arguments, "--stream", "--out", str(tmp_path / "streamed")])
