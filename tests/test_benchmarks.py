@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +93,34 @@ def test_stream_vs_memory_quick_writes_every_variant(tmp_path):
         assert row["steps_per_s"] > 0
     losses = {name: result["loss"] for name, result in report["rounds"][0]["results"].items()}
     assert len(set(losses.values())) == 1, losses  # the same batches, the same training
+
+
+@pytest.mark.slow
+def test_sweep_cpu_cores_quick_times_every_variant_on_its_devices(tmp_path):
+    out = tmp_path / "sweep_cpu_cores.json"
+    run_script(str(BENCHMARKS / "sweep_cpu_cores.py"), "--quick", "--cores", "2", "--out",
+               str(out))
+    report = json.loads(out.read_text())
+    variants = report["variants"]
+    assert {name: v["devices"] for name, v in variants.items()} == {
+        "sweep_cores": 2, "sweep_one_device": 1, "fits": 1, "plain_cores": 2,
+        "plain_one_device": 1}
+    # The sweep, spread or not, and the fits train the same configurations alike.
+    np.testing.assert_allclose(variants["sweep_cores"]["final_losses"],
+                               variants["fits"]["final_losses"], rtol=1e-4)
+    np.testing.assert_allclose(variants["sweep_one_device"]["final_losses"],
+                               variants["fits"]["final_losses"], rtol=1e-4)
+    assert report["speedups"]["sweep_cores_vs_fits_warm"] > 0
+
+
+@pytest.mark.slow
+def test_compile_cache_benchmark_reads_back_what_the_first_run_wrote(tmp_path):
+    out = tmp_path / "compile_cache.json"
+    run_script(str(BENCHMARKS / "compile_cache.py"), "--rounds", "1", "--out", str(out), "--",
+               "experiments/one_neuron.py", "--quick")
+    report = json.loads(out.read_text())
+    runs = report["runs"]
+    assert runs["first"]["cache_files"][0] > 0
+    assert runs["second"]["cache_files"] == runs["first"]["cache_files"]  # nothing new
+    assert runs["off"]["cache_files"] == [0]
+    assert report["second_vs_first_wall"] > 0
