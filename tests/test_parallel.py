@@ -158,6 +158,14 @@ def test_a_sweep_spread_over_eight_devices_equals_the_unsharded_sweep(tmp_path):
     one = run(tmp_path / "one.npz", "--sweep")
     eight = run(tmp_path / "eight.npz", "--sweep", "--mesh", devices=8)
     assert_same(one, eight)
+
+
+@pytest.mark.slow
+def test_a_sweep_spread_over_two_processes_equals_the_unsharded_sweep(tmp_path):
+    one = run(tmp_path / "one.npz", "--sweep")
+    two = start_two_processes(tmp_path / "two.npz", "--sweep")
+    assert int(two["devices"]) == 8
+    assert_same(one, two)
     streamed = run(tmp_path / "streamed.npz", "--sweep", "--mesh", "--stream", devices=8)
     assert_same(one, streamed)
 

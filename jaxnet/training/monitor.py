@@ -88,12 +88,12 @@ class Monitor:
         count = self.group.count
         self.histories, self.reasons = histories, reasons
         self.stopping = runs.stopping
-        self.status = np.array(jax.device_get(runs.status))[:count]
+        self.status = np.array(self._to_host(runs.status))[:count]
         runs = dataclasses.replace(runs, stopping=None)
         self.previous: RunState | None = None
         for c in np.flatnonzero(self.status == RUNNING):
             self.reasons[c] = None  # a resumed run that reached its epochs goes on to more
-        done = int(np.asarray(jax.device_get(runs.epoch))[:count].max(initial=0))
+        done = int(np.asarray(self._to_host(runs.epoch))[:count].max(initial=0))
         bar = self._progress(done)
         self.unread = None
         try:
@@ -107,7 +107,25 @@ class Monitor:
         runs = dataclasses.replace(runs, status=self._device_status(runs), stopping=self.stopping)
         if self.writer is not None:
             self.writer.save(runs, self.histories, self.reasons, self.done, final=True)
-        return Outcome(runs, self.histories, self.reasons, self.compile_time)
+        # Every process gets every configuration's result.
+        return Outcome(self._gathered(runs), self.histories, self.reasons, self.compile_time)
+
+    def _spread_over_processes(self) -> bool:
+        """Whether the configurations are split over the processes of a job."""
+        return self.group.split_configs and jax.process_count() > 1
+
+    def _gathered(self, tree: Any) -> Any:
+        """``tree`` with every configuration in every process: arrays split over the
+        processes of a job are gathered (replicated) by one collective, waited for, since
+        collectives in flight together can interleave differently in each process (gloo
+        then deadlocks); other arrays as they are."""
+        if not self._spread_over_processes():
+            return tree
+        return jax.block_until_ready(self.group.placement.put(tree))
+
+    def _to_host(self, tree: Any) -> Any:
+        """``tree``'s arrays as NumPy arrays, also those split over the processes of a job."""
+        return jax.device_get(self._gathered(tree))
 
     def _loop(self, runs: RunState, done: int, bar: Progress) -> RunState:
         """Dispatches and reads the epochs; returns the run states after the last one read."""
@@ -199,8 +217,8 @@ class Monitor:
         are ready. Returns the run states to go on from, the configurations it stopped, and
         that time."""
         runs, metrics, info = outputs
-        host = jax.device_get({"finite": info.finite, "ran": info.ran, "metrics": metrics,
-                               "status": runs.status, "evaluations": evaluations})
+        host = self._to_host({"finite": info.finite, "ran": info.ran, "metrics": metrics,
+                              "status": runs.status, "evaluations": evaluations})
         done = time.perf_counter()
         count = self.group.count
         active = self.status == RUNNING
@@ -234,8 +252,9 @@ class Monitor:
             elif self.settings.patience is not None and waited[c] >= self.settings.patience:
                 self.reasons[c], status[c] = "patience", STOPPED
         self.stopping = self._track(self.stopping, (best, waited, best_epoch), improved, runs)
+        shown = self._gathered(runs) if self.callbacks else runs
         for c in np.flatnonzero(active):
-            if self._callbacks_stop(c, epoch, runs) and status[c] == RUNNING:
+            if self._callbacks_stop(c, epoch, shown) and status[c] == RUNNING:
                 self.reasons[c], status[c] = "callback", STOPPED
         stopped = active & (status != RUNNING)
         self.status = status
@@ -302,8 +321,8 @@ class Monitor:
                          jnp.full_like(start.status, NONFINITE), None)
         mask = self._rows(bad)
         runs = _where(mask, fixed, runs)
-        fresh = jax.device_get({"metrics": metrics, "ran": info.ran, "steps": steps,
-                                "evaluations": self._evaluations(runs)})
+        fresh = self._to_host({"metrics": metrics, "ran": info.ran, "steps": steps,
+                               "evaluations": self._evaluations(runs)})
         for name in ("metrics", "evaluations"):
             host[name] = jax.tree.map(lambda new, old: np.where(
                 bad.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new[:len(bad)], old[:len(bad)]),

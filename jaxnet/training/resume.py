@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
+import jax.numpy as jnp
 
 from jaxnet.training.run_state import RunState, Settings
 
@@ -68,7 +68,7 @@ def resume(writer: CheckpointWriter, runs: RunState) -> tuple[RunState, list, li
             f"({metadata.get('configs')!r}): resume with the configurations it started with, or "
             "give another checkpoint_dir")
     restored = writer.manager.restore(epoch, runs)
-    if not np.array_equal(jax.random.key_data(restored.key), jax.random.key_data(runs.key)):
+    if not bool(_same_keys(restored.key, runs.key)):
         raise ValueError(
             f"checkpoint_dir {writer.directory} holds a run started with another key: resume "
             "with the key the run started with, or give another checkpoint_dir"
@@ -77,6 +77,13 @@ def resume(writer: CheckpointWriter, runs: RunState) -> tuple[RunState, list, li
     histories = [{name: list(values) for name, values in history.items()}
                  for history in metadata.get("histories", [])]
     return restored, histories, list(metadata.get("stop_reasons", []))
+
+
+@jax.jit
+def _same_keys(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Whether two key arrays hold the same keys: compared where they are, so also when they
+    are split over the processes of a job."""
+    return jnp.array_equal(jax.random.key_data(a), jax.random.key_data(b))
 
 
 def _json(value: Any) -> Any:
