@@ -66,6 +66,7 @@ from jaxnet.objective import Objective, objective
 from jaxnet.training import (
     FitResult,
     NonFiniteError,
+    Preempted,
     RunState,
     SweepResult,
     Trial,

@@ -141,6 +141,9 @@ def fit(
 
     Raises:
         NonFiniteError: the loss is not finite even at the parameters training started from.
+        Preempted: a process of the ``jax.distributed`` job got a preemption notice (SIGTERM);
+            every process stopped at the same epoch end, after saving to ``checkpoint_dir``
+            (docs/guide/scaling.md, "Faults").
     """
     if not isinstance(objective, Objective):
         raise TypeError(f"fit takes an objective from jn.objective(...), got {objective!r}")

@@ -3,19 +3,23 @@
 ``fit`` and ``sweep`` both train through ``train``: ``fit`` with a group of one
 configuration, ``sweep`` with one group per structure. Every rule lives here once, on arrays with
 a leading configuration axis: history, patience, the epsilon rule's and the guard's statuses,
-non-finite recovery, ``restore_best``, callbacks, progress and checkpoints.
+non-finite recovery, ``restore_best``, callbacks, progress, checkpoints and preemption (every
+process stops at the epoch end JAX's preemption service agrees on, after saving).
 
 The loop dispatches epoch ``e + 1`` before it reads epoch ``e`` (of a host-dispatched epoch, the
 first step before, the rest after), so the device never waits for the host. Reading an epoch
 runs, in order: the non-finite check (a failed configuration is replayed from the epoch's saved
-start under the per-step guard), the history, early stopping, callbacks and the checkpoint. A
+start under the per-step guard), the history, early stopping, callbacks, the preemption check
+and the checkpoint (always saved at a preemption, which then raises ``Preempted``). A
 configuration stopped at epoch ``e`` gets back its state after ``e`` in the already dispatched
-epoch ``e + 1``; when every configuration has stopped, that epoch is dropped.
+epoch ``e + 1``; when every configuration has stopped, or training is preempted, that epoch is
+dropped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -28,7 +32,7 @@ import numpy as np
 
 from jaxnet.objective import epoch_record
 from jaxnet.parallel import DataParallel
-from jaxnet.training import caches
+from jaxnet.training import caches, preemption
 from jaxnet.training.evaluate import evaluate_group
 from jaxnet.training.group import Group, Streamed, Trial, make_group, unstack
 from jaxnet.training.progress import Progress
@@ -260,9 +264,15 @@ class Monitor:
         self.status = status
         if stopped.any():
             runs = dataclasses.replace(runs, status=self._device_status(runs))
+        preempted = preemption.reached_stop()  # the same answer in every process
         if self.writer is not None:
             self.writer.save(dataclasses.replace(runs, stopping=self.stopping), self.histories,
-                             self.reasons, epoch + 1, stopped=bool(stopped.any()))
+                             self.reasons, epoch + 1, stopped=bool(stopped.any()),
+                             preempted=preempted)
+        if preempted:
+            stop = preemption.Preempted(epoch + 1, self.writer.directory if self.writer else None)
+            print(f"jaxnet: {stop}", file=sys.stderr)  # a script exits with no traceback
+            raise stop
         self.previous = start
         return runs, stopped, done
 

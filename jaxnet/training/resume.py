@@ -34,10 +34,11 @@ class CheckpointWriter:
         self.last_saved: int | None = None
 
     def save(self, runs: RunState, histories: list, reasons: list, epoch: int, *,
-             final: bool = False, stopped: bool = False) -> None:
+             final: bool = False, stopped: bool = False, preempted: bool = False) -> None:
         """Saves ``runs`` after epoch ``epoch`` when it is due (or ``final``, or when a
-        configuration ``stopped`` in it), once per epoch."""
-        due = final or stopped or epoch % self.every == 0
+        configuration ``stopped`` in it, or training is ``preempted`` there), once per
+        epoch."""
+        due = final or stopped or preempted or epoch % self.every == 0
         if not due or epoch == self.last_saved:
             return
         metadata = {"settings": self.settings, "histories": histories, "stop_reasons": reasons}
