@@ -20,6 +20,7 @@ from jaxnet import (
     metrics,
     parallel,
     regularizers,
+    search,
     viz,
 )
 from jaxnet.checks import debug_checks
