@@ -256,7 +256,8 @@ class Monitor:
             elif self.settings.patience is not None and waited[c] >= self.settings.patience:
                 self.reasons[c], status[c] = "patience", STOPPED
         self.stopping = self._track(self.stopping, (best, waited, best_epoch), improved, runs)
-        shown = self._gathered(runs) if self.callbacks else runs
+        # Each configuration's run, read once for all the callbacks of the epoch.
+        shown = unstack(self._gathered(runs), self.group.count) if self.callbacks else None
         for c in np.flatnonzero(active):
             if self._callbacks_stop(c, epoch, shown) and status[c] == RUNNING:
                 self.reasons[c], status[c] = "callback", STOPPED
@@ -293,10 +294,10 @@ class Monitor:
         return Stopping(best.astype(np.float32), waited.astype(np.int32),
                         epoch.astype(np.int32), best_params, best_state)
 
-    def _callbacks_stop(self, c: int, epoch: int, runs: RunState) -> bool:
+    def _callbacks_stop(self, c: int, epoch: int, runs: list[RunState] | None) -> bool:
         if not self.callbacks:
             return False
-        run = dataclasses.replace(unstack(runs, c + 1)[c], stopping=None)
+        run = dataclasses.replace(runs[c], stopping=None)
         extra = {"config": c} if self.group.split_configs else {}
         return any([bool(callback(epoch + 1, self.histories[c], run, **extra))
                     for callback in self.callbacks])
