@@ -75,6 +75,7 @@ from jaxnet.training import (
     evaluate,
     fit,
     grid,
+    halving,
     sweep,
     train_step,
     zipped,

@@ -5,17 +5,20 @@ Files follow the layers of the engine, lowest first: ``run_state`` (the names al
 one step), ``epoch`` (the drivers), ``checks`` (host-side input checks), ``evaluate``, ``group``
 (configurations trained together), ``resume`` (checkpoints of a run), ``preemption`` (stopping
 every process at one epoch end on a notice), ``progress``, ``monitor`` (the one host loop), and
-the entry points ``fit`` and ``sweep``. The objective (``jaxnet.objective``), the callbacks
-(``jaxnet.callbacks``) and placement over devices (``jaxnet.parallel``) live beside this
-package.
+the entry points ``fit`` and ``sweep`` (with ``configs``, lists of configurations, and
+``halving``, a schedule that stops the worst ones after each rung). The objective
+(``jaxnet.objective``), the callbacks (``jaxnet.callbacks``) and placement over devices
+(``jaxnet.parallel``) live beside this package.
 """
 
 from jaxnet.training.caches import clear_caches
+from jaxnet.training.configs import grid, zipped
 from jaxnet.training.evaluate import evaluate
 from jaxnet.training.fit import FitResult, fit
 from jaxnet.training.group import Trial
+from jaxnet.training.halving import Halving, halving
 from jaxnet.training.monitor import NonFiniteError
 from jaxnet.training.preemption import Preempted
 from jaxnet.training.run_state import RunState, Stopping
 from jaxnet.training.step import train_step
-from jaxnet.training.sweep import SweepResult, grid, sweep, zipped
+from jaxnet.training.sweep import SweepResult, sweep

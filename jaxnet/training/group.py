@@ -122,10 +122,12 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
                validation: Any, settings: Settings, *, side: int | None,
                placement: DataParallel | None, split_configs: bool,
                opt_states: Sequence[Any] | None = None,
-               streamed: Streamed | None = None) -> tuple[Group, RunState]:
+               streamed: Streamed | None = None,
+               carried: Sequence[RunState] | None = None) -> tuple[Group, RunState]:
     """The group of ``trials`` (of one ``recipe``, with each configuration's ``numbers``) and
-    its starting run states, stacked. With ``streamed`` data, ``x, y`` are its first batch
-    and ``validation`` may be a stream too."""
+    its starting run states, stacked: new ones, or the ``carried`` run states (one per trial,
+    with what early stopping tracked) of an earlier call that they go on from. With
+    ``streamed`` data, ``x, y`` are its first batch and ``validation`` may be a stream too."""
     count = len(trials)
     if placement is not None and split_configs:
         # Pad to a multiple of the devices with copies of the last configuration, whose
@@ -141,15 +143,10 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
     first = trials[0]
     batch_placement = None if split_configs else placement
     plan = Plan(recipe, len(trials), side, placement=batch_placement)
-    if opt_states is not None:
-        params, state, keys, opt_state = _stack([(t.params, t.state, t.key, s)
-                                                 for t, s in zip(trials, opt_states)])
+    if carried is not None:
+        runs = _stack([*carried, *[carried[-1]] * (len(trials) - len(carried))])
     else:
-        params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
-        opt_state = _init_optimizers(plan, values, params)
-    # Counters and statuses start on the host: the monitor reads them without a transfer.
-    zeros = np.zeros(len(trials), np.int32)
-    runs = RunState(params, state, opt_state, zeros, zeros.copy(), keys, zeros + RUNNING, None)
+        runs = _new_runs(plan, values, trials, opt_states)
     host = runs_on_host(first.objective, first.params, first.state, x)
     if streamed is not None:
         x = y = None
@@ -169,6 +166,21 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
                   tuple(key_seed(t.key) for t in trials), count, placement, split_configs,
                   streamed, tuple(t.key for t in trials))
     return group, runs
+
+
+def _new_runs(plan: Plan, values: Any, trials: Sequence[Trial],
+              opt_states: Sequence[Any] | None) -> RunState:
+    """The trials' run states before their first epoch, stacked (optimizer states made by
+    the optimizers unless given)."""
+    if opt_states is not None:
+        params, state, keys, opt_state = _stack([(t.params, t.state, t.key, s)
+                                                 for t, s in zip(trials, opt_states)])
+    else:
+        params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
+        opt_state = _init_optimizers(plan, values, params)
+    # Counters and statuses start on the host: the monitor reads them without a transfer.
+    zeros = np.zeros(len(trials), np.int32)
+    return RunState(params, state, opt_state, zeros, zeros.copy(), keys, zeros + RUNNING, None)
 
 
 def _evaluation_set(data: Any, placement: DataParallel | None) -> Any:

@@ -358,18 +358,27 @@ def train(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, 
           opt_states: Sequence[Any] | None = None, checkpoint_dir: str | Path | None = None,
           configs: list | None = None, callbacks: Sequence[Callback] = (),
           verbose: bool = True, labels: Sequence[str] = (),
-          streamed: Streamed | None = None) -> Outcome:
+          streamed: Streamed | None = None,
+          carried: tuple[Sequence[RunState], list, list] | None = None) -> Outcome:
     """Trains ``trials`` (of one ``recipe``, with each configuration's ``numbers``) as one group:
-    what ``fit`` (one trial) and ``sweep`` (each group of its configurations) call."""
+    what ``fit`` (one trial) and ``sweep`` (each group of its configurations) call. With
+    ``carried`` (each trial's run state, history and stop reason after an earlier call, as a
+    rung of a search leaves them), training goes on from there, as a resumed run does."""
     group, runs = make_group(trials, recipe, numbers, x, y, validation, settings, side=side,
                              placement=placement, split_configs=split_configs,
-                             opt_states=opt_states, streamed=streamed)
-    size = group.plan.count
-    stopping = Stopping(np.full(size, np.inf, np.float32), np.zeros(size, np.int32),
-                        np.zeros(size, np.int32), runs.params if settings.restore_best else None,
-                        runs.state if settings.restore_best else None)
-    runs = dataclasses.replace(runs, stopping=stopping)
-    histories, reasons = [{} for _ in trials], [None] * len(trials)
+                             opt_states=opt_states, streamed=streamed,
+                             carried=carried[0] if carried else None)
+    if carried is not None:
+        histories = [{name: list(values) for name, values in h.items()} for h in carried[1]]
+        reasons = list(carried[2])
+    else:
+        size = group.plan.count
+        stopping = Stopping(np.full(size, np.inf, np.float32), np.zeros(size, np.int32),
+                            np.zeros(size, np.int32),
+                            runs.params if settings.restore_best else None,
+                            runs.state if settings.restore_best else None)
+        runs = dataclasses.replace(runs, stopping=stopping)
+        histories, reasons = [{} for _ in trials], [None] * len(trials)
     writer = None
     if checkpoint_dir is not None:
         writer = CheckpointWriter(checkpoint_dir, settings, configs)

@@ -18,7 +18,6 @@ parameters whose loss was finite.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,8 +33,10 @@ from jaxnet.objective import objective_with
 from jaxnet.parallel import DataParallel, data_parallel
 from jaxnet.training.caches import signature
 from jaxnet.training.checks import check_data, check_fit_args
+from jaxnet.training.configs import grid
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
 from jaxnet.training.group import Trial, example_step, unstack
+from jaxnet.training.halving import Halving
 from jaxnet.training.hyperparams import (
     numbers_of,
     optimizer_in_structure,
@@ -49,39 +50,6 @@ from jaxnet.training.source import Stream, is_stream
 from jaxnet.validation import positive_int
 
 
-def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
-    """Every combination of the given values, the last axis varying fastest.
-
-    Example:
-        >>> for config in grid(lr=[0.1, 0.01], seed=[0, 1]):
-        ...     print(config)
-        {'lr': 0.1, 'seed': 0}
-        {'lr': 0.1, 'seed': 1}
-        {'lr': 0.01, 'seed': 0}
-        {'lr': 0.01, 'seed': 1}
-    """
-    for name, values in axes.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise ValueError(f"grid axis {name!r} must be a non-empty list of values, got "
-                             f"{values!r}")
-    names = list(axes)
-    return [dict(zip(names, combination)) for combination in itertools.product(*axes.values())]
-
-
-def zipped(**axes: Sequence[Any]) -> list[dict[str, Any]]:
-    """Configurations taken position by position from lists of equal length.
-
-    Example:
-        >>> zipped(lr=[0.1, 0.01], l2=[0.0, 1e-4])
-        [{'lr': 0.1, 'l2': 0.0}, {'lr': 0.01, 'l2': 0.0001}]
-    """
-    lengths = {name: len(values) for name, values in axes.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"zipped needs lists of one length, got lengths {lengths}")
-    names = list(axes)
-    return [dict(zip(names, values)) for values in zip(*axes.values())]
-
-
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
     """What ``sweep`` returns: one entry per configuration, in the order of ``configs``.
@@ -91,13 +59,15 @@ class SweepResult:
         params, state: each configuration's final parameters and state.
         histories: each configuration's history (as ``fit``'s; a stopped configuration's ends
             where it stopped).
-        stop_reasons: ``"epochs"``, ``"patience"``, ``"converged"``, ``"nonfinite"`` or
-            ``"callback"``.
+        stop_reasons: ``"epochs"``, ``"patience"``, ``"converged"``, ``"nonfinite"``,
+            ``"callback"`` or (with a halving schedule) ``"halved"``.
         steps: optimizer steps behind each configuration's parameters.
         best_epochs: with ``restore_best=True``, the epoch each configuration's parameters
             come from; None otherwise.
         compile_times: seconds the program of each configuration's group took to trace and
             compile (left out of the histories' ``time``).
+        rungs: with a halving schedule, the rung after which each configuration was stopped
+            (1 for the first), None for those that went on to the end; None without one.
     """
 
     configs: list[dict[str, Any]]
@@ -108,6 +78,7 @@ class SweepResult:
     steps: list[int]
     best_epochs: list[int | None]
     compile_times: list[float]
+    rungs: list[int | None] | None = None
 
     def table(self) -> list[dict[str, Any]]:
         """One row per configuration: its values, its last epoch's metrics and how it ended."""
@@ -174,6 +145,7 @@ def sweep(
     chunk_size: int | None = None,
     mesh: Mesh | None = None,
     mesh_axis: str | None = None,
+    schedule: Halving | None = None,
     verbose: bool = True,
 ) -> SweepResult:
     """Trains every configuration, as few compiled programs as their structures allow.
@@ -212,6 +184,10 @@ def sweep(
             (``jn.parallel.mesh(jax.devices()[:1])``) keeps them on one.
         mesh_axis: the mesh axis configurations are split over; the mesh's only axis by
             default.
+        schedule: ``jn.halving(rungs, keep, metric)``: successive halving, where after each
+            rung of epochs only the best configurations go on (packed into smaller programs);
+            the others stop with reason ``"halved"`` and ``result.rungs`` says after which
+            rung.
         verbose: show progress per epoch.
 
     Returns:
@@ -256,41 +232,80 @@ def sweep(
         restore_best=restore_best, validation=validation_data is not None,
         evaluate_train=evaluate_train)
     callbacks = check_callbacks(callbacks)
+    if schedule is not None:
+        if not isinstance(schedule, Halving):
+            raise TypeError(f"schedule must be jn.halving(...), got {schedule!r}")
+        schedule.check(settings.epochs, validation=validation_data is not None,
+                       evaluate_train=evaluate_train)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
-    outcomes: dict[int, tuple] = {}
-    for number, (recipe, members) in enumerate(_groups(setup, configs, trials, compute_dtype,
-                                                        x, y, settings.batch_size)):
-        lead = trials[members[0]]
-        x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
-        if validation is not None and not isinstance(validation, Stream):
-            validation = check_data(lead.objective, lead.params, lead.state, validation,
-                                    "validation_data")
-        # With a mesh, chunks of configurations are split over the devices, one program per
-        # chunk; without one, the whole group is one program that trains ``side`` of them
-        # side by side.
-        spread = placement if mesh is not None else cpu_cores_placement(len(members))
-        size = (chunk_size or len(members)) if spread is not None else len(members)
-        side = _side_by_side(chunk_size, len(members), spread)
-        for start in range(0, len(members), size):
-            chunk = members[start:start + size]
-            folder = None if checkpoint_dir is None else Path(checkpoint_dir) / (
-                f"group_{number}" + (f"_{start}" if start else ""))
-            numbers = [{name: configs[i][name] for name in recipe_numbers(recipe, configs[i])}
-                       for i in chunk]
-            outcome = train([trials[i] for i in chunk], recipe, numbers, x, y, validation,
-                            settings, side=side, placement=spread, split_configs=True,
-                            checkpoint_dir=folder, configs=[configs[i] for i in chunk],
-                            callbacks=[_told(callback, chunk) for callback in callbacks],
-                            verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk],
-                            streamed=inputs.streamed)
-            runs = unstack(outcome.runs, len(chunk))
-            for i, run, history, reason in zip(chunk, runs, outcome.histories, outcome.reasons):
-                params, state, best_epoch = final_params(run)
-                outcomes[i] = (params, state, history, reason, int(run.step), best_epoch,
-                               outcome.compile_time)
-    ordered = [outcomes[i] for i in range(len(trials))]
-    return SweepResult(configs, *(list(column) for column in zip(*ordered)))
+    groups = _groups(setup, configs, trials, compute_dtype, x, y, settings.batch_size)
+    ends = [*schedule.rungs, settings.epochs] if schedule is not None else [settings.epochs]
+    alive, carried = list(range(len(configs))), {}
+    rungs: list[int | None] = [None] * len(configs)
+    compile_times = [0.0] * len(configs)
+    for rung, end in enumerate(ends):
+        segment = dataclasses.replace(settings, epochs=end)
+        for number, (recipe, members) in enumerate(groups):
+            members = [i for i in members if i in alive]
+            if not members:
+                continue
+            lead = trials[members[0]]
+            x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
+            if validation is not None and not isinstance(validation, Stream):
+                validation = check_data(lead.objective, lead.params, lead.state, validation,
+                                        "validation_data")
+            # With a mesh, chunks of configurations are split over the devices, one program
+            # per chunk; without one, the whole group is one program that trains ``side`` of
+            # them side by side.
+            spread = placement if mesh is not None else cpu_cores_placement(len(members))
+            size = (chunk_size or len(members)) if spread is not None else len(members)
+            side = _side_by_side(chunk_size, len(members), spread)
+            for start in range(0, len(members), size):
+                chunk = members[start:start + size]
+                folder = None if checkpoint_dir is None else Path(checkpoint_dir) / (
+                    f"group_{number}" + (f"_{start}" if start else "")
+                    + (f"_rung_{rung}" if schedule is not None else ""))
+                numbers = [{name: configs[i][name]
+                            for name in recipe_numbers(recipe, configs[i])} for i in chunk]
+                before = [carried[i] for i in chunk] if rung else None
+                outcome = train(
+                    [trials[i] for i in chunk], recipe, numbers, x, y, validation, segment,
+                    side=side, placement=spread, split_configs=True, checkpoint_dir=folder,
+                    configs=[configs[i] for i in chunk],
+                    callbacks=[_told(callback, chunk) for callback in callbacks],
+                    verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk],
+                    streamed=inputs.streamed,
+                    carried=tuple(map(list, zip(*before))) if before else None)
+                runs = unstack(outcome.runs, len(chunk))
+                for i, run, history, reason in zip(chunk, runs, outcome.histories,
+                                                   outcome.reasons):
+                    carried[i] = (run, history, reason)
+                    compile_times[i] += outcome.compile_time
+        if rung < len(ends) - 1:
+            alive = _halve(schedule, alive, carried, rungs, rung + 1)
+    outcomes = []
+    for i in range(len(configs)):
+        run, history, reason = carried[i]
+        params, state, best_epoch = final_params(run)
+        outcomes.append((params, state, history, reason, int(run.step), best_epoch,
+                         compile_times[i]))
+    return SweepResult(configs, *(list(column) for column in zip(*outcomes)),
+                       rungs=rungs if schedule is not None else None)
+
+
+def _halve(schedule: Halving, alive: list[int], carried: dict, rungs: list,
+           rung: int) -> list[int]:
+    """The configurations that go on after rung number ``rung``: the schedule's best of those
+    still training; the others stop (reason ``"halved"``, their rung recorded)."""
+    candidates = [i for i in alive if carried[i][2] == "epochs"]
+    values = [carried[i][1].get(schedule.metric, [math.nan])[-1] for i in candidates]
+    kept = schedule.survivors(candidates, values)
+    for i in set(candidates) - set(kept):
+        run, history, _ = carried[i]
+        carried[i] = (run, history, "halved")
+        rungs[i] = rung
+    return kept
 
 
 def _groups(setup: Callable, configs: list[dict], trials: list[Trial],

@@ -1,0 +1,89 @@
+"""Successive halving: after each rung of epochs, only the best configurations go on training.
+
+``jn.sweep(..., schedule=jn.halving(rungs=(1, 3), keep=1/3))`` trains every configuration to
+epoch 1, ranks them by a metric, keeps the best third, trains those to epoch 3, keeps the best
+third of them, and trains the last ones to the sweep's ``epochs``. The survivors of a rung are
+packed into smaller groups (a smaller compiled program), so the configurations that stop stop
+costing compute; each survivor goes on from its own run state, so its parameters are exactly
+those of an uninterrupted run of it (a function of its key and the absolute epoch, as resuming
+is). A budget-aware search of Jamieson and Talwalkar (2016), the inner loop of Hyperband.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from jaxnet.validation import positive_int
+
+__all__ = ["Halving", "halving"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Halving:
+    """A successive-halving schedule (see ``halving``)."""
+
+    rungs: tuple[int, ...]
+    keep: float
+    metric: str
+    mode: str
+
+    def check(self, epochs: int, validation: bool, evaluate_train: bool) -> None:
+        """Refuses a schedule that does not suit the sweep, before anything compiles."""
+        if self.rungs[-1] >= epochs:
+            raise ValueError(f"the last rung ends at epoch {self.rungs[-1]}, but the sweep "
+                             f"trains {epochs} epochs: rungs must end before epochs")
+        if self.metric.startswith("val_") and not validation:
+            raise ValueError(f"halving ranks by {self.metric!r}, which needs validation_data")
+        if self.metric.startswith("train_") and not evaluate_train:
+            raise ValueError(f"halving ranks by {self.metric!r}, which needs "
+                             "evaluate_train=True")
+
+    def survivors(self, candidates: Sequence[int], values: Sequence[float]) -> list[int]:
+        """Which of ``candidates`` go on, ranked by their ``values`` of the metric (a
+        non-finite value ranks last): the best ``ceil(len * keep)``, at least one, in their
+        order."""
+        scores = np.asarray(values, np.float64)
+        worst = np.inf if self.mode == "min" else -np.inf
+        scores = np.where(np.isfinite(scores), scores, worst)
+        kept = max(1, math.ceil(len(candidates) * self.keep - 1e-9))
+        order = np.argsort(scores if self.mode == "min" else -scores, kind="stable")
+        best = {candidates[i] for i in order[:kept]}
+        return [c for c in candidates if c in best]
+
+
+def halving(rungs: Sequence[int], keep: float = 1 / 3, metric: str = "val_loss",
+            mode: str | None = None) -> Halving:
+    """A successive-halving schedule for ``jn.sweep``'s ``schedule``.
+
+    Args:
+        rungs: the epochs after which the configurations are ranked, increasing, each before
+            the sweep's ``epochs`` (e.g. ``(1, 3, 9)`` with ``epochs=27``).
+        keep: the fraction that goes on after each rung (rounded up, at least one).
+        metric: the history's metric ranked on (its value at the rung's last epoch).
+        mode: ``"min"`` or ``"max"``; by default ``"max"`` for accuracies, else ``"min"``.
+
+    Example:
+        >>> import jaxnet as jn
+        >>> jn.halving(rungs=(1, 3), keep=0.5, metric="val_accuracy")
+        Halving(rungs=(1, 3), keep=0.5, metric='val_accuracy', mode='max')
+    """
+    if isinstance(rungs, int):
+        rungs = (rungs,)
+    rungs = tuple(positive_int(r, "each rung") for r in rungs)
+    if not rungs:
+        raise ValueError("halving needs at least one rung (the epochs after which to rank)")
+    if any(b <= a for a, b in zip(rungs, rungs[1:])):
+        raise ValueError(f"rungs must increase, got {rungs}")
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep is the fraction of configurations that goes on after each rung, "
+                         f"in (0, 1]; got {keep!r}, which keeps nobody" if isinstance(
+                             keep, (int, float)) and keep <= 0 else
+                         f"keep must be a fraction in (0, 1], got {keep!r}")
+    mode = mode or ("max" if "accuracy" in metric else "min")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    return Halving(rungs, float(keep), metric, mode)
