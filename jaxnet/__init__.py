@@ -76,6 +76,7 @@ from jaxnet.training import (
     fit,
     grid,
     halving,
+    pbt,
     sweep,
     train_step,
     zipped,

@@ -239,3 +239,35 @@ def test_figures_show_as_png_images_in_a_notebook():
     assert isinstance(figure, matplotlib.figure.Figure)
     png = figure._repr_png_()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 100
+
+
+class PBTResult:
+    """What pbt_lineage reads of a jn.SweepResult trained with schedule=jn.pbt(...)."""
+
+    lineage = [
+        [{"epoch": 0, "copied": None, "lr": 0.01}, {"epoch": 2, "copied": 1, "lr": 0.125}],
+        [{"epoch": 0, "copied": None, "lr": 0.1}],
+    ]
+    histories = [{"loss": [1.0] * 4}, {"loss": [1.0] * 4}]
+
+
+def test_pbt_lineage_draws_each_member_as_steps_and_each_copy_as_a_jump(tmp_path):
+    figure = jn.viz.pbt_lineage(PBTResult(), "lr", path=tmp_path / "lineage.png")
+    ax = figure.axes[0]
+    steps = [line for line in ax.get_lines() if line.get_linestyle() != ":"]
+    xs, ys = steps[0].get_data()
+    assert list(xs) == [0, 2, 4] and list(ys) == [0.01, 0.125, 0.125]  # then to epoch 4
+    jumps = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(jumps) == 1 and list(jumps[0].get_data()[1]) == [0.1, 0.125]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "epoch"
+    assert (tmp_path / "lineage.png").stat().st_size > 1000
+
+
+def test_pbt_lineage_says_what_it_needs():
+    class Plain:
+        lineage = None
+
+    with pytest.raises(ValueError, match="schedule=jn.pbt"):
+        jn.viz.pbt_lineage(Plain())
+    with pytest.raises(KeyError, match=r"'l2' is not perturbed.*\['lr'\]"):
+        jn.viz.pbt_lineage(PBTResult(), "l2")

@@ -6,7 +6,7 @@ one step), ``epoch`` (the drivers), ``checks`` (host-side input checks), ``evalu
 (configurations trained together), ``resume`` (checkpoints of a run), ``preemption`` (stopping
 every process at one epoch end on a notice), ``progress``, ``monitor`` (the one host loop), and
 the entry points ``fit`` and ``sweep`` (with ``configs``, lists of configurations, and
-``halving``, a schedule that stops the worst ones after each rung). The objective
+``halving`` and ``pbt``, schedules that stop or replace the worst ones as they go). The objective
 (``jaxnet.objective``), the callbacks (``jaxnet.callbacks``) and placement over devices
 (``jaxnet.parallel``) live beside this package.
 """
@@ -18,6 +18,7 @@ from jaxnet.training.fit import FitResult, fit
 from jaxnet.training.group import Trial
 from jaxnet.training.halving import Halving, halving
 from jaxnet.training.monitor import NonFiniteError
+from jaxnet.training.pbt import PBT, pbt
 from jaxnet.training.preemption import Preempted
 from jaxnet.training.run_state import RunState, Stopping
 from jaxnet.training.step import train_step

@@ -42,6 +42,28 @@ class Halving:
             raise ValueError(f"halving ranks by {self.metric!r}, which needs "
                              "evaluate_train=True")
 
+    def ends(self, epochs: int) -> list[int]:
+        """The epochs at which the sweep's segments end: each rung's, then the last."""
+        return [*self.rungs, epochs]
+
+    def between(self, segment: int, alive: list[int], carried: dict, current: list[dict],
+                notes: list) -> list[int]:
+        """After segment number ``segment`` (rung number ``segment``): the configurations that
+        go on, the best of those still training; the others stop (reason ``"halved"``, their
+        rung in ``notes``)."""
+        candidates = [i for i in alive if carried[i][2] == "epochs"]
+        values = [carried[i][1].get(self.metric, [math.nan])[-1] for i in candidates]
+        kept = self.survivors(candidates, values)
+        for i in set(candidates) - set(kept):
+            run, history, _ = carried[i]
+            carried[i] = (run, history, "halved")
+            notes[i] = segment
+        return kept
+
+    def results(self, notes: list) -> dict:
+        """What the sweep's result records: after which rung each configuration stopped."""
+        return {"rungs": [note or None for note in notes]}
+
     def survivors(self, candidates: Sequence[int], values: Sequence[float]) -> list[int]:
         """Which of ``candidates`` go on, ranked by their ``values`` of the metric (a
         non-finite value ranks last): the best ``ceil(len * keep)``, at least one, in their

@@ -45,6 +45,7 @@ from jaxnet.training.hyperparams import (
 )
 from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
+from jaxnet.training.pbt import PBT
 from jaxnet.training.run_state import Callback, Params, State
 from jaxnet.training.source import Stream, is_stream
 from jaxnet.validation import positive_int
@@ -68,6 +69,9 @@ class SweepResult:
             compile (left out of the histories' ``time``).
         rungs: with a halving schedule, the rung after which each configuration was stopped
             (1 for the first), None for those that went on to the end; None without one.
+        lineage: with a PBT schedule, each member's events: ``{"epoch", "copied", <values>}``,
+            first its own values at epoch 0 (``copied`` None), then each time it copied member
+            ``copied`` after ``epoch`` and took the perturbed values; None without one.
     """
 
     configs: list[dict[str, Any]]
@@ -79,6 +83,7 @@ class SweepResult:
     best_epochs: list[int | None]
     compile_times: list[float]
     rungs: list[int | None] | None = None
+    lineage: list[list[dict[str, Any]]] | None = None
 
     def table(self) -> list[dict[str, Any]]:
         """One row per configuration: its values, its last epoch's metrics and how it ended."""
@@ -187,7 +192,9 @@ def sweep(
         schedule: ``jn.halving(rungs, keep, metric)``: successive halving, where after each
             rung of epochs only the best configurations go on (packed into smaller programs);
             the others stop with reason ``"halved"`` and ``result.rungs`` says after which
-            rung.
+            rung. ``jn.pbt(every, perturb)``: population-based training, where every few
+            epochs the worst configurations copy the run of a best one and take its values,
+            perturbed (``result.lineage``).
         verbose: show progress per epoch.
 
     Returns:
@@ -233,19 +240,21 @@ def sweep(
         evaluate_train=evaluate_train)
     callbacks = check_callbacks(callbacks)
     if schedule is not None:
-        if not isinstance(schedule, Halving):
-            raise TypeError(f"schedule must be jn.halving(...), got {schedule!r}")
-        schedule.check(settings.epochs, validation=validation_data is not None,
-                       evaluate_train=evaluate_train)
+        _check_schedule(schedule, settings, validation_data is not None, evaluate_train)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     groups = _groups(setup, configs, trials, compute_dtype, x, y, settings.batch_size)
-    ends = [*schedule.rungs, settings.epochs] if schedule is not None else [settings.epochs]
+    if isinstance(schedule, PBT):
+        recipe, members = groups[0]
+        schedule.check_population(configs, len(groups),
+                                  set(recipe_numbers(recipe, configs[members[0]])))
+    ends = schedule.ends(settings.epochs) if schedule is not None else [settings.epochs]
     alive, carried = list(range(len(configs))), {}
-    rungs: list[int | None] = [None] * len(configs)
+    current = [dict(config) for config in configs]  # each one's values (a schedule may change)
+    notes: list = [None] * len(configs)  # what the schedule records of each
     compile_times = [0.0] * len(configs)
-    for rung, end in enumerate(ends):
-        segment = dataclasses.replace(settings, epochs=end)
+    for segment, end in enumerate(ends):
+        until = dataclasses.replace(settings, epochs=end)
         for number, (recipe, members) in enumerate(groups):
             members = [i for i in members if i in alive]
             if not members:
@@ -265,16 +274,16 @@ def sweep(
                 chunk = members[start:start + size]
                 folder = None if checkpoint_dir is None else Path(checkpoint_dir) / (
                     f"group_{number}" + (f"_{start}" if start else "")
-                    + (f"_rung_{rung}" if schedule is not None else ""))
-                numbers = [{name: configs[i][name]
-                            for name in recipe_numbers(recipe, configs[i])} for i in chunk]
-                before = [carried[i] for i in chunk] if rung else None
+                    + (f"_segment_{segment}" if schedule is not None else ""))
+                numbers = [{name: current[i][name]
+                            for name in recipe_numbers(recipe, current[i])} for i in chunk]
+                before = [carried[i] for i in chunk] if segment else None
                 outcome = train(
-                    [trials[i] for i in chunk], recipe, numbers, x, y, validation, segment,
+                    [trials[i] for i in chunk], recipe, numbers, x, y, validation, until,
                     side=side, placement=spread, split_configs=True, checkpoint_dir=folder,
-                    configs=[configs[i] for i in chunk],
+                    configs=[current[i] for i in chunk],
                     callbacks=[_told(callback, chunk) for callback in callbacks],
-                    verbose=verbose, labels=[f"{i} {configs[i]}" for i in chunk],
+                    verbose=verbose, labels=[f"{i} {current[i]}" for i in chunk],
                     streamed=inputs.streamed,
                     carried=tuple(map(list, zip(*before))) if before else None)
                 runs = unstack(outcome.runs, len(chunk))
@@ -282,8 +291,8 @@ def sweep(
                                                    outcome.reasons):
                     carried[i] = (run, history, reason)
                     compile_times[i] += outcome.compile_time
-        if rung < len(ends) - 1:
-            alive = _halve(schedule, alive, carried, rungs, rung + 1)
+        if segment < len(ends) - 1:
+            alive = schedule.between(segment + 1, alive, carried, current, notes)
     outcomes = []
     for i in range(len(configs)):
         run, history, reason = carried[i]
@@ -291,21 +300,22 @@ def sweep(
         outcomes.append((params, state, history, reason, int(run.step), best_epoch,
                          compile_times[i]))
     return SweepResult(configs, *(list(column) for column in zip(*outcomes)),
-                       rungs=rungs if schedule is not None else None)
+                       **(schedule.results(notes) if schedule is not None else {}))
 
 
-def _halve(schedule: Halving, alive: list[int], carried: dict, rungs: list,
-           rung: int) -> list[int]:
-    """The configurations that go on after rung number ``rung``: the schedule's best of those
-    still training; the others stop (reason ``"halved"``, their rung recorded)."""
-    candidates = [i for i in alive if carried[i][2] == "epochs"]
-    values = [carried[i][1].get(schedule.metric, [math.nan])[-1] for i in candidates]
-    kept = schedule.survivors(candidates, values)
-    for i in set(candidates) - set(kept):
-        run, history, _ = carried[i]
-        carried[i] = (run, history, "halved")
-        rungs[i] = rung
-    return kept
+def _check_schedule(schedule: Any, settings: Any, validation: bool,
+                    evaluate_train: bool) -> None:
+    if not isinstance(schedule, (Halving, PBT)):
+        raise TypeError(f"schedule must be jn.halving(...) or jn.pbt(...), got {schedule!r}")
+    schedule.check(settings.epochs, validation=validation, evaluate_train=evaluate_train)
+    if isinstance(schedule, PBT):
+        for name, value in (("patience", settings.patience), ("epsilon", settings.epsilon)):
+            if value is not None:
+                raise ValueError(f"pbt keeps every member training: {name} would stop some; "
+                                 "leave it out")
+        if settings.restore_best:
+            raise ValueError("pbt replaces members' parameters as it goes, so restore_best has "
+                             "no one best epoch to restore: leave it out")
 
 
 def _groups(setup: Callable, configs: list[dict], trials: list[Trial],

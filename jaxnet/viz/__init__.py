@@ -8,12 +8,14 @@ brings). matplotlib is imported at the first figure, never at ``import jaxnet``.
 
 Files by figure kind: ``curves`` (training curves), ``images`` (image grids, confusion
 matrices), ``boundaries`` (decision boundaries and their animation), ``sweeps`` (sweep curves
-and heat maps), all drawing into the figure of ``_figure``.
+and heat maps), ``searches`` (a PBT population's lineage), all drawing into the figure of
+``_figure``.
 """
 
 from jaxnet.viz.boundaries import boundary_animation, boundary_grid, decision_boundary
 from jaxnet.viz.curves import training_curves
 from jaxnet.viz.images import confusion_matrix, image_grid
+from jaxnet.viz.searches import pbt_lineage
 from jaxnet.viz.sweeps import sweep_curve, sweep_heatmap
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "confusion_matrix",
     "decision_boundary",
     "image_grid",
+    "pbt_lineage",
     "sweep_curve",
     "sweep_heatmap",
     "training_curves",
