@@ -35,6 +35,7 @@ from jaxnet.training.evaluate import (
     streamed_evaluation_data,
 )
 from jaxnet.training.hyperparams import as_arguments, stacked
+from jaxnet.training.rows import Row, gather
 from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
 from jaxnet.training.source import BatchCheck, Stream
 from jaxnet.training.streamed import begin_stream_epoch, chunk_size, placer, read_epoch
@@ -123,10 +124,10 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
                placement: DataParallel | None, split_configs: bool,
                opt_states: Sequence[Any] | None = None,
                streamed: Streamed | None = None,
-               carried: Sequence[RunState] | None = None) -> tuple[Group, RunState]:
+               carried: Sequence[Row] | None = None) -> tuple[Group, RunState]:
     """The group of ``trials`` (of one ``recipe``, with each configuration's ``numbers``) and
-    its starting run states, stacked: new ones, or the ``carried`` run states (one per trial,
-    with what early stopping tracked) of an earlier call that they go on from. With
+    its starting run states, stacked: new ones, or the ``carried`` run states (one row per
+    trial, with what early stopping tracked) of an earlier call that they go on from. With
     ``streamed`` data, ``x, y`` are its first batch and ``validation`` may be a stream too."""
     count = len(trials)
     if placement is not None and split_configs:
@@ -144,7 +145,7 @@ def make_group(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: 
     batch_placement = None if split_configs else placement
     plan = Plan(recipe, len(trials), side, placement=batch_placement)
     if carried is not None:
-        runs = _stack([*carried, *[carried[-1]] * (len(trials) - len(carried))])
+        runs = gather([*carried, *[carried[-1]] * (len(trials) - len(carried))])
     else:
         runs = _new_runs(plan, values, trials, opt_states)
     host = runs_on_host(first.objective, first.params, first.state, x)

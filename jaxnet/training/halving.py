@@ -55,8 +55,8 @@ class Halving:
         values = [carried[i][1].get(self.metric, [math.nan])[-1] for i in candidates]
         kept = self.survivors(candidates, values)
         for i in set(candidates) - set(kept):
-            run, history, _ = carried[i]
-            carried[i] = (run, history, "halved")
+            row, history, _ = carried[i]
+            carried[i] = (row, history, "halved")
             notes[i] = segment
         return kept
 

@@ -37,6 +37,7 @@ from jaxnet.training.evaluate import evaluate_group
 from jaxnet.training.group import Group, Streamed, Trial, make_group, unstack
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
+from jaxnet.training.rows import Row
 from jaxnet.training.run_state import (
     CONVERGED,
     NONFINITE,
@@ -359,11 +360,12 @@ def train(trials: Sequence[Trial], recipe: Any, numbers: Sequence[Any], x: Any, 
           configs: list | None = None, callbacks: Sequence[Callback] = (),
           verbose: bool = True, labels: Sequence[str] = (),
           streamed: Streamed | None = None,
-          carried: tuple[Sequence[RunState], list, list] | None = None) -> Outcome:
+          carried: tuple[Sequence[Row], list, list] | None = None) -> Outcome:
     """Trains ``trials`` (of one ``recipe``, with each configuration's ``numbers``) as one group:
     what ``fit`` (one trial) and ``sweep`` (each group of its configurations) call. With
-    ``carried`` (each trial's run state, history and stop reason after an earlier call, as a
-    rung of a search leaves them), training goes on from there, as a resumed run does."""
+    ``carried`` (each trial's run state as a row of an earlier call's runs, its history and
+    stop reason, as a segment of a search leaves them), training goes on from there, as a
+    resumed run does."""
     group, runs = make_group(trials, recipe, numbers, x, y, validation, settings, side=side,
                              placement=placement, split_configs=split_configs,
                              opt_states=opt_states, streamed=streamed,

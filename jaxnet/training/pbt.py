@@ -5,11 +5,11 @@ population) for ``every`` epochs, ranks them by a metric, and lets each of the w
 copy the parameters, state and optimizer state of a member drawn from the best ``fraction``
 (*exploit*) and take that member's hyperparameters, each perturbed by a factor drawn from
 ``factors`` (*explore*); then training goes on (Jaderberg et al., 2017). A member keeps its own
-key (its batch order and dropout masks) and its own history. The copies are gathers along the
-configuration axis of the run states; the hyperparameters are the traced numbers of the group's
-one compiled program, so a new value compiles nothing. The draws come from ``seed`` and the
-epoch, and each segment is checkpointed with the population's values, so a resumed run repeats
-them exactly.
+key (its batch order and dropout masks) and its own history. The copies are gathers on the
+device along the configuration axis of the run states; the hyperparameters are the traced
+numbers of the group's one compiled program, so a new value compiles nothing. The draws come
+from ``seed`` and the epoch, and each segment is checkpointed with the population's values, so
+a resumed run repeats them exactly.
 """
 
 from __future__ import annotations
@@ -89,10 +89,8 @@ class PBT:
             notes[i] = notes[i] or [self._event(0, None, previous[i])]
         for loser in losers:
             i, j = alive[loser], alive[rng.choice(best)]
-            run_i, history, _ = carried[i]
-            run_j = carried[j][0]
-            copied = dataclasses.replace(run_j, key=run_i.key, stopping=run_i.stopping)
-            carried[i] = (copied, history, "epochs")
+            own, history, _ = carried[i]
+            carried[i] = (carried[j][0].keeping_key_of(own), history, "epochs")
             current[i] = {**current[i], **{name: float(previous[j][name] * rng.choice(
                 self.factors)) for name in self.perturb}}
             notes[i] = [*notes[i], self._event(epoch, j, current[i])]

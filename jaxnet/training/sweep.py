@@ -46,6 +46,7 @@ from jaxnet.training.hyperparams import (
 from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
 from jaxnet.training.pbt import PBT
+from jaxnet.training.rows import gather, rows_of
 from jaxnet.training.run_state import Callback, Params, State
 from jaxnet.training.source import Stream, is_stream
 from jaxnet.validation import positive_int
@@ -286,16 +287,17 @@ def sweep(
                     verbose=verbose, labels=[f"{i} {current[i]}" for i in chunk],
                     streamed=inputs.streamed,
                     carried=tuple(map(list, zip(*before))) if before else None)
-                runs = unstack(outcome.runs, len(chunk))
-                for i, run, history, reason in zip(chunk, runs, outcome.histories,
+                rows = rows_of(outcome.runs, len(chunk))  # left on the device
+                for i, row, history, reason in zip(chunk, rows, outcome.histories,
                                                    outcome.reasons):
-                    carried[i] = (run, history, reason)
+                    carried[i] = (row, history, reason)
                     compile_times[i] += outcome.compile_time
         if segment < len(ends) - 1:
             alive = schedule.between(segment + 1, alive, carried, current, notes)
     outcomes = []
-    for i in range(len(configs)):
-        run, history, reason = carried[i]
+    finals = unstack(gather([carried[i][0] for i in range(len(configs))]), len(configs))
+    for i, run in enumerate(finals):
+        _, history, reason = carried[i]
         params, state, best_epoch = final_params(run)
         outcomes.append((params, state, history, reason, int(run.step), best_epoch,
                          compile_times[i]))
