@@ -2,7 +2,8 @@
 
 Files follow the layers of the engine, lowest first: ``run_state`` (the names all share),
 ``caches``, ``hyperparams`` (an objective's and optimizer's numbers as arguments), ``step`` (the
-one step), ``epoch`` (the drivers), ``checks`` (host-side input checks), ``evaluate``, ``group``
+one step), ``epoch`` (the drivers), ``checks`` (host-side input checks), ``evaluate``,
+``stacking`` and ``rows`` (trees and run states along the configuration axis), ``group``
 (configurations trained together), ``resume`` (checkpoints of a run), ``preemption`` (stopping
 every process at one epoch end on a notice), ``progress``, ``monitor`` (the one host loop), and
 the entry points ``fit`` and ``sweep`` (with ``configs``, lists of configurations, and

@@ -16,11 +16,12 @@ from jax.sharding import Mesh
 from jaxnet.objective import Objective, objective_with
 from jaxnet.parallel import data_parallel
 from jaxnet.training.checks import check_fit_args, check_opt_state
-from jaxnet.training.group import Trial, example_step, unstack
+from jaxnet.training.group import Trial, example_step
 from jaxnet.training.hyperparams import fit_recipe, init_optimizer
 from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
 from jaxnet.training.run_state import Batch, Callback, Params, RunState, State
+from jaxnet.training.stacking import unstack
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ from jaxnet.training.hyperparams import as_arguments, stacked
 from jaxnet.training.rows import Row, gather
 from jaxnet.training.run_state import RUNNING, Params, RunState, Settings, State
 from jaxnet.training.source import BatchCheck, Stream
+from jaxnet.training.stacking import stack
 from jaxnet.training.streamed import begin_stream_epoch, chunk_size, placer, read_epoch
 
 
@@ -174,10 +175,10 @@ def _new_runs(plan: Plan, values: Any, trials: Sequence[Trial],
     """The trials' run states before their first epoch, stacked (optimizer states made by
     the optimizers unless given)."""
     if opt_states is not None:
-        params, state, keys, opt_state = _stack([(t.params, t.state, t.key, s)
+        params, state, keys, opt_state = stack([(t.params, t.state, t.key, s)
                                                  for t, s in zip(trials, opt_states)])
     else:
-        params, state, keys = _stack([(t.params, t.state, t.key) for t in trials])
+        params, state, keys = stack([(t.params, t.state, t.key) for t in trials])
         opt_state = _init_optimizers(plan, values, params)
     # Counters and statuses start on the host: the monitor reads them without a transfer.
     zeros = np.zeros(len(trials), np.int32)
@@ -208,56 +209,3 @@ def example_step(trial: Trial, x: Any, y: Any, batch_size: int) -> tuple:
         return jax.ShapeDtypeStruct((batch_size, *np.shape(a)[1:]), jax.numpy.result_type(a))
 
     return trial.params, trial.state, jax.tree.map(spec, (x, y)), trial.key
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-    """The trees' leaves stacked along a new leading axis: one configuration's by one compiled
-    call, several on the host (no compilation)."""
-    if len(trees) == 1:
-        return _with_axis(trees[0])
-
-    def stack(*leaves):
-        first = leaves[0]
-        if isinstance(first, jax.Array) and jax.dtypes.issubdtype(first.dtype,
-                                                                  jax.dtypes.prng_key):
-            data = np.stack([np.asarray(jax.random.key_data(key)) for key in leaves])
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(first))
-        return np.stack([np.asarray(leaf) for leaf in leaves])
-
-    return jax.tree.map(stack, *trees)
-
-
-@caches.compiled
-@jax.jit
-def _with_axis(tree: Any) -> Any:
-    return jax.tree.map(lambda a: a[None], tree)
-
-
-@caches.compiled
-@jax.jit
-def _without_axis(tree: Any) -> Any:
-    return jax.tree.map(lambda a: a[0], tree)
-
-
-def unstack(tree: Any, count: int) -> list[Any]:
-    """The first ``count`` entries along the leading axis of ``tree``'s leaves, each a tree of
-    device arrays; read through the host (no compilation) when this process holds them."""
-    leaves, structure = jax.tree.flatten(tree)
-    local = [getattr(leaf, "is_fully_addressable", True) for leaf in leaves]
-    if count == 1 and all(local):
-        return [_without_axis(tree)]
-
-    def entries(leaf):
-        if not getattr(leaf, "is_fully_addressable", True):
-            return [leaf[c] for c in range(count)]
-        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype,
-                                                                 jax.dtypes.prng_key):
-            impl = jax.random.key_impl(leaf)
-            return [jax.random.wrap_key_data(words, impl=impl)
-                    for words in entries(jax.random.key_data(leaf))]
-        host = np.asarray(leaf)
-        return jax.device_put([host[c] for c in range(count)])  # one call: faster than each
-
-    columns = [entries(leaf) for leaf in leaves]
-    return [jax.tree.unflatten(structure, [column[c] for column in columns])
-            for c in range(count)]

@@ -34,7 +34,7 @@ from jaxnet.objective import epoch_record
 from jaxnet.parallel import DataParallel
 from jaxnet.training import caches, preemption
 from jaxnet.training.evaluate import evaluate_group
-from jaxnet.training.group import Group, Streamed, Trial, make_group, unstack
+from jaxnet.training.group import Group, Streamed, Trial, make_group
 from jaxnet.training.progress import Progress
 from jaxnet.training.resume import CheckpointWriter, resume
 from jaxnet.training.rows import Row
@@ -49,6 +49,7 @@ from jaxnet.training.run_state import (
     Stopping,
     improves,
 )
+from jaxnet.training.stacking import unstack
 
 
 class NonFiniteError(FloatingPointError):

@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxnet.training import caches
 from jaxnet.training.run_state import RunState
+from jaxnet.training.stacking import unstack
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -57,6 +58,21 @@ def gather(rows: Sequence[Row]) -> RunState:
                                        best_epoch=numbers[2])
     return dataclasses.replace(runs, epoch=host[0], step=host[1], status=host[2],
                                stopping=stopping)
+
+
+def read(rows: Sequence[Row]) -> list[RunState]:
+    """Each row's run state, on its own (no configuration axis): one gather and one read
+    through the host per stack, since stacks of different groups differ in structure."""
+    found: list[RunState | None] = [None] * len(rows)
+    done: set[int] = set()
+    for k, row in enumerate(rows):
+        if k in done:
+            continue
+        mine = [j for j, other in enumerate(rows) if other.runs is row.runs]
+        for j, run in zip(mine, unstack(gather([rows[j] for j in mine]), len(mine))):
+            found[j] = run
+        done.update(mine)
+    return found
 
 
 def _gathered(sources: Sequence[tuple[RunState, int]]) -> RunState:

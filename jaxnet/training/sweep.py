@@ -35,7 +35,7 @@ from jaxnet.training.caches import signature
 from jaxnet.training.checks import check_data, check_fit_args
 from jaxnet.training.configs import grid
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
-from jaxnet.training.group import Trial, example_step, unstack
+from jaxnet.training.group import Trial, example_step
 from jaxnet.training.halving import Halving
 from jaxnet.training.hyperparams import (
     numbers_of,
@@ -46,7 +46,7 @@ from jaxnet.training.hyperparams import (
 from jaxnet.training.inputs import training_inputs
 from jaxnet.training.monitor import train
 from jaxnet.training.pbt import PBT
-from jaxnet.training.rows import gather, rows_of
+from jaxnet.training.rows import read, rows_of
 from jaxnet.training.run_state import Callback, Params, State
 from jaxnet.training.source import Stream, is_stream
 from jaxnet.validation import positive_int
@@ -295,7 +295,7 @@ def sweep(
         if segment < len(ends) - 1:
             alive = schedule.between(segment + 1, alive, carried, current, notes)
     outcomes = []
-    finals = unstack(gather([carried[i][0] for i in range(len(configs))]), len(configs))
+    finals = read([carried[i][0] for i in range(len(configs))])
     for i, run in enumerate(finals):
         _, history, reason = carried[i]
         params, state, best_epoch = final_params(run)
