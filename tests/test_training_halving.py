@@ -15,8 +15,8 @@ TRAIN, VALIDATION = (X[:192], Y[:192]), (X[192:], Y[192:])
 CONFIGS = jn.grid(lr=[1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0], seed=[0])
 
 
-def setup(lr, seed=0, dropout=0.1):
-    model = jn.Sequential([jn.Dense(16), jn.relu, jn.Dropout(dropout), jn.Dense(3)])
+def setup(lr, seed=0, dropout=0.1, width=16):
+    model = jn.Sequential([jn.Dense(width), jn.relu, jn.Dropout(dropout), jn.Dense(3)])
     params, state = model.init(jax.random.key(seed), X[:1])
     return jn.Trial(jn.objective(model, jn.losses.softmax_cross_entropy),
                     optax.sgd(lr, momentum=0.9), params, state, jax.random.key(7 + seed))
@@ -82,6 +82,18 @@ def test_a_halving_sweep_resumes_from_its_checkpoints_to_the_same_bits(halved, t
     assert resumed.rungs == halved.rungs and resumed.stop_reasons == halved.stop_reasons
     for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(halved.params)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_configurations_of_several_structures_are_ranked_together():
+    configs = jn.grid(width=[4, 32], lr=[1e-3, 0.1, 0.3])  # two groups, one program each
+    result = sweep(configs, schedule=jn.halving(rungs=(2,), keep=1 / 3))
+    survivors = [i for i, rung in enumerate(result.rungs) if rung is None]
+    assert len(survivors) == 2
+    full = sweep(configs)
+    at_two = [h["val_loss"][1] for h in full.histories]
+    assert sorted(survivors) == sorted(np.argsort(at_two)[:2].tolist())
+    for i in range(6):
+        assert result.params[i]["dense_0"]["w"].shape == (4, configs[i]["width"])
 
 
 def test_configurations_stopped_by_patience_are_out_of_the_race():
