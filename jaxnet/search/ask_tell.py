@@ -75,13 +75,14 @@ def optuna_search(study: Any, setup: Callable, space: Mapping[str, Any] | Callab
     Returns:
         A ``SearchResult``; ``study.best_trial`` holds the best configuration found.
 
-    Example:
-        >>> import optuna  # doctest: +SKIP
-        >>> study = optuna.create_study(direction="maximize")  # doctest: +SKIP
-        >>> space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)}
-        >>> result = jn.search.optuna_search(study, setup, space, (x, y), trials=32, batch=16,
-        ...     metric="val_accuracy", epochs=5, batch_size=64,
-        ...     validation_data=(x_val, y_val))  # doctest: +SKIP
+    Example (with ``setup`` and data as for ``jn.sweep``)::
+
+        study = optuna.create_study(direction="maximize")
+        space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)}
+        result = jn.search.optuna_search(study, setup, space, (x, y), trials=32, batch=16,
+                                         metric="val_accuracy", epochs=5, batch_size=64,
+                                         validation_data=(x_val, y_val))
+        study.best_params
     """
     optuna = _optuna()
     trials, batch = positive_int(trials, "trials"), positive_int(batch, "batch")
