@@ -42,6 +42,7 @@ def train(folder: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_a_second_run_reads_every_program_from_the_cache(tmp_path):
     folder = tmp_path / "compiled"
     first = train(folder)

@@ -170,6 +170,7 @@ def test_a_sweep_spread_over_two_processes_equals_the_unsharded_sweep(tmp_path):
     assert_same(one, streamed)
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_cpu_of_two_devices_spreads_its_configurations_by_itself(tmp_path):
     one = run(tmp_path / "one.npz", "--sweep")
     assert int(one["spread_devices"]) == 1

@@ -67,6 +67,7 @@ def test_halving_costs_a_fraction_of_the_grid(halved):
     assert configuration_epochs == 6 * 1 + 3 * 2 + 2 * 2  # against 6 * 5 = 30 for the grid
 
 
+@pytest.mark.slow
 def test_a_halving_sweep_resumes_from_its_checkpoints_to_the_same_bits(halved, tmp_path):
     class Interrupt(Exception):
         pass
@@ -84,6 +85,7 @@ def test_a_halving_sweep_resumes_from_its_checkpoints_to_the_same_bits(halved, t
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_configurations_of_several_structures_are_ranked_together():
     configs = jn.grid(width=[4, 32], lr=[1e-3, 0.1, 0.3])  # two groups, one program each
     result = sweep(configs, schedule=jn.halving(rungs=(2,), keep=1 / 3))

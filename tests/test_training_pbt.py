@@ -82,6 +82,7 @@ def test_every_member_trains_every_epoch_and_perturbed_values_are_factors_of_the
             assert min(abs(event["lr"] / rate - f) for f in (0.8, 1.25)) < 1e-9
 
 
+@pytest.mark.slow
 def test_a_pbt_sweep_resumes_from_its_checkpoints_to_the_same_bits(tmp_path):
     schedule = jn.pbt(every=2, perturb="lr", fraction=0.5, seed=1)
     configs = jn.grid(lr=[1e-3, 1e-2, 0.1, 0.3], seed=[0, 1])
