@@ -201,6 +201,11 @@ def sweep(
     Returns:
         A ``SweepResult``.
 
+    Raises:
+        Preempted: a process of the ``jax.distributed`` job got a preemption notice (SIGTERM);
+            every process stopped at the same epoch end, after saving to ``checkpoint_dir``
+            (docs/guide/scaling.md, "Faults"); the same call resumes.
+
     Example:
         >>> import jax, numpy as np, optax, jaxnet as jn
         >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
