@@ -199,10 +199,9 @@ _INIT_SHAPES = jax.jit(_init, static_argnums=0)
 
 def _shapes(jitted, fn, layer: Layer, *args: Any) -> Any:
     """``jax.eval_shape`` of ``fn(layer, *args)`` (``jitted``: ``fn`` jitted with the layer
-    static): traced once per layer (by its value) and
-    argument shapes, in JAX's own cache of jitted functions, so that a model initialised again
-    (each configuration of a sweep) is not traced again; layers that cannot be hashed are traced
-    every time."""
+    static): traced once per layer (by its value) and argument shapes, in JAX's own cache of
+    jitted functions, so that a model initialised again (each configuration of a sweep) is not
+    traced again; layers that cannot be hashed are traced every time."""
     try:
         hash(layer)
     except TypeError:

@@ -1,13 +1,16 @@
 """Lists of configurations for ``jn.sweep``: every combination of values, or values taken
-position by position."""
+position by position; and the check of their values before anything compiles."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["grid", "zipped"]
+import numpy as np
+
+__all__ = ["check_values", "grid", "zipped"]
 
 
 def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
@@ -41,3 +44,18 @@ def zipped(**axes: Sequence[Any]) -> list[dict[str, Any]]:
         raise ValueError(f"zipped needs lists of one length, got lengths {lengths}")
     names = list(axes)
     return [dict(zip(names, values)) for values in zip(*axes.values())]
+
+
+def check_values(configs: list[dict[str, Any]]) -> None:
+    """Refuses non-finite numbers, and negative learning or dropout rates, before compiling."""
+    for index, config in enumerate(configs):
+        for name, value in config.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                continue
+            if not math.isfinite(float(value)):
+                raise ValueError(f"configuration {index} {config}: {name} must be finite, got "
+                                 f"{value!r}")
+            rate = name in ("lr", "learning_rate", "dropout") or name.endswith("_rate")
+            if rate and value < 0:
+                raise ValueError(f"configuration {index} {config}: {name} is a rate and must be "
+                                 f">= 0, got {value!r}")

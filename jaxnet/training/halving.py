@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
-
+from jaxnet.training.ranking import best_first, check_metric, metric_mode
 from jaxnet.validation import positive_int
 
 __all__ = ["Halving", "halving"]
@@ -31,16 +31,15 @@ class Halving:
     metric: str
     mode: str
 
-    def check(self, epochs: int, validation: bool, evaluate_train: bool) -> None:
+    def check(self, settings: Any, validation: bool, evaluate_train: bool) -> None:
         """Refuses a schedule that does not suit the sweep, before anything compiles."""
-        if self.rungs[-1] >= epochs:
+        if self.rungs[-1] >= settings.epochs:
             raise ValueError(f"the last rung ends at epoch {self.rungs[-1]}, but the sweep "
-                             f"trains {epochs} epochs: rungs must end before epochs")
-        if self.metric.startswith("val_") and not validation:
-            raise ValueError(f"halving ranks by {self.metric!r}, which needs validation_data")
-        if self.metric.startswith("train_") and not evaluate_train:
-            raise ValueError(f"halving ranks by {self.metric!r}, which needs "
-                             "evaluate_train=True")
+                             f"trains {settings.epochs} epochs: rungs must end before epochs")
+        check_metric(self.metric, "halving", validation, evaluate_train)
+
+    def check_population(self, configs: list[dict], traced: list[set[str]]) -> None:
+        """Any configurations can be halved, of one structure or several."""
 
     def ends(self, epochs: int) -> list[int]:
         """The epochs at which the sweep's segments end: each rung's, then the last."""
@@ -68,11 +67,8 @@ class Halving:
         """Which of ``candidates`` go on, ranked by their ``values`` of the metric (a
         non-finite value ranks last): the best ``ceil(len * keep)``, at least one, in their
         order."""
-        scores = np.asarray(values, np.float64)
-        worst = np.inf if self.mode == "min" else -np.inf
-        scores = np.where(np.isfinite(scores), scores, worst)
         kept = max(1, math.ceil(len(candidates) * self.keep - 1e-9))
-        order = np.argsort(scores if self.mode == "min" else -scores, kind="stable")
+        order = best_first(values, self.mode)
         best = {candidates[i] for i in order[:kept]}
         return [c for c in candidates if c in best]
 
@@ -105,7 +101,4 @@ def halving(rungs: Sequence[int], keep: float = 1 / 3, metric: str = "val_loss",
                          f"in (0, 1]; got {keep!r}, which keeps nobody" if isinstance(
                              keep, (int, float)) and keep <= 0 else
                          f"keep must be a fraction in (0, 1], got {keep!r}")
-    mode = mode or ("max" if "accuracy" in metric else "min")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    return Halving(rungs, float(keep), metric, mode)
+    return Halving(rungs, float(keep), metric, metric_mode(metric, mode))

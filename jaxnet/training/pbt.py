@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxnet.training.ranking import best_first, check_metric, metric_mode
 from jaxnet.validation import positive_int
 
 __all__ = ["PBT", "pbt"]
@@ -42,32 +43,37 @@ class PBT:
         """The epochs at which the sweep's segments end: every ``every`` epochs, then the last."""
         return [*range(self.every, epochs, self.every), epochs]
 
-    def check(self, epochs: int, validation: bool, evaluate_train: bool) -> None:
+    def check(self, settings: Any, validation: bool, evaluate_train: bool) -> None:
         """Refuses a schedule that does not suit the sweep, before anything compiles."""
-        if self.every >= epochs:
+        if self.every >= settings.epochs:
             raise ValueError(f"pbt exploits every {self.every} epochs, but the sweep trains "
-                             f"{epochs}: every must be fewer than epochs")
-        if self.metric.startswith("val_") and not validation:
-            raise ValueError(f"pbt ranks by {self.metric!r}, which needs validation_data")
-        if self.metric.startswith("train_") and not evaluate_train:
-            raise ValueError(f"pbt ranks by {self.metric!r}, which needs evaluate_train=True")
+                             f"{settings.epochs}: every must be fewer than epochs")
+        check_metric(self.metric, "pbt", validation, evaluate_train)
+        for name, value in (("patience", settings.patience), ("epsilon", settings.epsilon)):
+            if value is not None:
+                raise ValueError(f"pbt keeps every member training: {name} would stop some; "
+                                 "leave it out")
+        if settings.restore_best:
+            raise ValueError("pbt replaces members' parameters as it goes, so restore_best has "
+                             "no one best epoch to restore: leave it out")
 
-    def check_population(self, configs: list[dict], groups: int, traced: set[str]) -> None:
-        """Refuses a population that cannot exchange parameters or values."""
+    def check_population(self, configs: list[dict], traced: list[set[str]]) -> None:
+        """Refuses a population that cannot exchange parameters or values (``traced``: the
+        names each group of the sweep takes traced)."""
         if len(configs) < 2:
             raise ValueError("pbt needs a population of at least two configurations (the worst "
                              "copy the best); got one")
-        if groups > 1:
+        if len(traced) > 1:
             raise ValueError("pbt copies parameters between configurations, so they must share "
                              "one structure (the same widths, optimizer kind and non-numeric "
-                             f"values); these form {groups} groups")
+                             f"values); these form {len(traced)} groups")
         for name in self.perturb:
             for index, config in enumerate(configs):
                 value = config.get(name)
                 if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
                     raise ValueError(f"pbt perturbs {name!r}, but configuration {index} "
                                      f"{config} has no float value of it")
-            if name not in traced:
+            if name not in traced[0]:
                 raise ValueError(f"pbt perturbs {name!r}, which setup uses as a constant (see "
                                  "the warning above): only traced numbers can change without "
                                  "compiling")
@@ -77,10 +83,8 @@ class PBT:
         """After segment number ``segment``: the worst members copy a best one's run and take
         its values, perturbed; ``notes`` gets each member's lineage event."""
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, segment])))
-        scores = np.asarray([carried[i][1].get(self.metric, [math.nan])[-1] for i in alive])
-        worst = np.inf if self.mode == "min" else -np.inf
-        scores = np.where(np.isfinite(scores), scores, worst)
-        order = np.argsort(scores if self.mode == "min" else -scores, kind="stable")
+        order = best_first([carried[i][1].get(self.metric, [math.nan])[-1] for i in alive],
+                           self.mode)
         count = max(1, int(len(alive) * self.fraction))
         best, losers = order[:count], order[len(alive) - count:]
         epoch = len(carried[alive[0]][1].get("loss", []))
@@ -136,7 +140,5 @@ def pbt(every: int, perturb: Sequence[str], fraction: float = 0.25,
     factors = tuple(float(f) for f in factors)
     if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
         raise ValueError(f"factors must be positive numbers, got {factors!r}")
-    mode = mode or ("max" if "accuracy" in metric else "min")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    return PBT(every, perturb, float(fraction), factors, metric, mode, int(seed))
+    return PBT(every, perturb, float(fraction), factors, metric, metric_mode(metric, mode),
+               int(seed))

@@ -33,7 +33,7 @@ from jaxnet.objective import objective_with
 from jaxnet.parallel import DataParallel, data_parallel
 from jaxnet.training.caches import signature
 from jaxnet.training.checks import check_data, check_fit_args
-from jaxnet.training.configs import grid
+from jaxnet.training.configs import check_values, grid
 from jaxnet.training.fit import check_callbacks, final_params, typed_key
 from jaxnet.training.group import Trial, example_step
 from jaxnet.training.halving import Halving
@@ -151,7 +151,7 @@ def sweep(
     chunk_size: int | None = None,
     mesh: Mesh | None = None,
     mesh_axis: str | None = None,
-    schedule: Halving | None = None,
+    schedule: Halving | PBT | None = None,
     verbose: bool = True,
 ) -> SweepResult:
     """Trains every configuration, as few compiled programs as their structures allow.
@@ -226,7 +226,7 @@ def sweep(
     configs = grid(**configs) if isinstance(configs, Mapping) else [dict(c) for c in configs]
     if not configs:
         raise ValueError("configs is empty: give at least one configuration")
-    _check_values(configs)
+    check_values(configs)
     trials = [_trial(setup, config, index, compute_dtype) for index, config in enumerate(configs)]
     _check_optimizers(configs, trials)
     first = trials[0]
@@ -246,14 +246,17 @@ def sweep(
         evaluate_train=evaluate_train)
     callbacks = check_callbacks(callbacks)
     if schedule is not None:
-        _check_schedule(schedule, settings, validation_data is not None, evaluate_train)
+        if not isinstance(schedule, (Halving, PBT)):
+            raise TypeError(f"schedule must be jn.halving(...) or jn.pbt(...), got {schedule!r}")
+        schedule.check(settings, validation_data is not None, evaluate_train)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     groups = _groups(setup, configs, trials, compute_dtype, x, y, settings.batch_size)
-    if isinstance(schedule, PBT):
-        recipe, members = groups[0]
-        schedule.check_population(configs, len(groups),
-                                  set(recipe_numbers(recipe, configs[members[0]])))
+    if schedule is not None:
+        schedule.check_population(configs, [set(recipe_numbers(recipe, configs[members[0]]))
+                                            for recipe, members in groups])
+    # The data, checked once per group (the first configuration of each stands for all).
+    checked = [_checked_data(trials[members[0]], x, y, validation) for _, members in groups]
     ends = schedule.ends(settings.epochs) if schedule is not None else [settings.epochs]
     alive, carried = list(range(len(configs))), {}
     current = [dict(config) for config in configs]  # each one's values (a schedule may change)
@@ -265,11 +268,7 @@ def sweep(
             members = [i for i in members if i in alive]
             if not members:
                 continue
-            lead = trials[members[0]]
-            x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
-            if validation is not None and not isinstance(validation, Stream):
-                validation = check_data(lead.objective, lead.params, lead.state, validation,
-                                        "validation_data")
+            x, y, validation = checked[number]
             # With a mesh, chunks of configurations are split over the devices, one program
             # per chunk; without one, the whole group is one program that trains ``side`` of
             # them side by side.
@@ -310,19 +309,13 @@ def sweep(
                        **(schedule.results(notes) if schedule is not None else {}))
 
 
-def _check_schedule(schedule: Any, settings: Any, validation: bool,
-                    evaluate_train: bool) -> None:
-    if not isinstance(schedule, (Halving, PBT)):
-        raise TypeError(f"schedule must be jn.halving(...) or jn.pbt(...), got {schedule!r}")
-    schedule.check(settings.epochs, validation=validation, evaluate_train=evaluate_train)
-    if isinstance(schedule, PBT):
-        for name, value in (("patience", settings.patience), ("epsilon", settings.epsilon)):
-            if value is not None:
-                raise ValueError(f"pbt keeps every member training: {name} would stop some; "
-                                 "leave it out")
-        if settings.restore_best:
-            raise ValueError("pbt replaces members' parameters as it goes, so restore_best has "
-                             "no one best epoch to restore: leave it out")
+def _checked_data(lead: Trial, x: Any, y: Any, validation: Any) -> tuple:
+    """The training data and the validation data (in memory) checked for ``lead``'s model."""
+    x, y = check_data(lead.objective, lead.params, lead.state, (x, y), "train_data")
+    if validation is not None and not isinstance(validation, Stream):
+        validation = check_data(lead.objective, lead.params, lead.state, validation,
+                                "validation_data")
+    return x, y, validation
 
 
 def _groups(setup: Callable, configs: list[dict], trials: list[Trial],
@@ -371,21 +364,6 @@ def _side_by_side(chunk_size: int | None, count: int,
     if chunk_size is None:
         return 1 if jax.default_backend() == "cpu" else None
     return None if chunk_size >= count else chunk_size
-
-
-def _check_values(configs: list[dict[str, Any]]) -> None:
-    """Refuses non-finite numbers, and negative learning or dropout rates, before compiling."""
-    for index, config in enumerate(configs):
-        for name, value in config.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                continue
-            if not math.isfinite(float(value)):
-                raise ValueError(f"configuration {index} {config}: {name} must be finite, got "
-                                 f"{value!r}")
-            rate = name in ("lr", "learning_rate", "dropout") or name.endswith("_rate")
-            if rate and value < 0:
-                raise ValueError(f"configuration {index} {config}: {name} is a rate and must be "
-                                 f">= 0, got {value!r}")
 
 
 def _check_optimizers(configs: list[dict], trials: list[Trial]) -> None:

@@ -42,6 +42,7 @@ jax.distributed.initialize(f"localhost:{args.port}", num_processes=args.processe
 
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from problem import N, model, objective, x, y  # noqa: E402
 
 import jaxnet as jn  # noqa: E402
 
@@ -76,14 +77,6 @@ if args.hold_save is not None:
 
         pytree.move_into_place = held_rename
 
-rng = np.random.default_rng(0)
-N, D = 512, 64
-y = rng.integers(0, 10, N).astype(np.int32)
-x = (rng.normal(size=(N, D)) + 2.0 * np.eye(10, D)[y]).astype(np.float32)
-model = jn.Sequential([jn.Dense(128), jn.relu, jn.Dropout(0.2), jn.Dense(128), jn.BatchNorm(),
-                       jn.relu, jn.Dropout(0.2), jn.Dense(10)])
-objective = jn.objective(model, jn.losses.softmax_cross_entropy,
-                         jn.regularizers.l2(2e-3, where="dense_1"))
 mesh = jn.parallel.mesh()
 share = N // args.processes
 rows = slice(args.process * share, (args.process + 1) * share)
