@@ -106,6 +106,7 @@ def test_a_sequential_passes_lengths_to_attention_inside_a_residual():
     assert not np.allclose(np.asarray(y)[1, :2], np.asarray(full)[1, :2], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_attention_dropout_is_unbiased_needs_a_key_and_is_off_in_evaluation():
     layer = jn.MultiHeadAttention(HEADS, causal=True, dropout_rate=0.3)
     p, x = random_params(layer, SHAPE), random_normal(SHAPE)

@@ -207,6 +207,7 @@ def widths_model(width):
                     r"of shape \(16, 2\), got shape \(3, 8\)"),
     ],
 )
+@pytest.mark.slow
 def test_params_of_a_model_with_other_widths_name_the_layer_and_both_shapes(layer, message):
     x = jnp.ones((3, 8))
     params, state = widths_model(8).init(jax.random.key(0), x)

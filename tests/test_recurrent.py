@@ -198,6 +198,7 @@ def test_the_shape_init_promises_is_the_shape_apply_returns(layer):
     assert y.shape == ((BATCH, TIME, width) if inner.return_sequences else (BATCH, width))
 
 
+@pytest.mark.slow
 def test_a_batch_of_models_under_vmap_matches_a_loop():
     assert_vmap_over_models_matches_loop(LAYERS["GRU"], inputs())
 

@@ -55,6 +55,7 @@ def test_each_batch_is_one_sweep_and_every_trial_is_told_its_final_metric():
     assert s.best_value == max(finals)
 
 
+@pytest.mark.slow
 def test_the_sampler_learns_from_the_batches_before():
     s = study()
     search(s, trials=24, batch=8, prune=False)

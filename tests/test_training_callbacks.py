@@ -110,6 +110,7 @@ def test_the_loggers_write_one_row_per_epoch(tmp_path):
     assert logged["epoch"] == 4 and logged["history"]["accuracy"] == result.history["accuracy"]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_logs_each_epoch_once(tmp_path):
     log = tmp_path / "log.csv"
     train(epochs=2, checkpoint_dir=tmp_path / "run", callbacks=[jn.callbacks.CSVLogger(log)])
@@ -214,6 +215,7 @@ class FakeDisplay:
         return Handle()
 
 
+@pytest.mark.slow
 def test_the_live_plot_redraws_in_place_in_a_notebook(monkeypatch):
     pytest.importorskip("IPython")
     display, cell = FakeDisplay(), [1]

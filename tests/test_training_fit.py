@@ -42,6 +42,7 @@ def test_objective_adds_the_penalty_and_reports_metrics():
     jax.tree.map(np.testing.assert_array_equal, eval_state, state)
 
 
+@pytest.mark.slow
 def test_train_step_is_one_optax_update():
     objective, params, state = setup()
     optimizer = optax.sgd(0.1, momentum=0.9)
@@ -233,6 +234,7 @@ def test_evaluate_is_the_exact_mean_over_uneven_chunks():
 
 @pytest.mark.parametrize("sizes", [(1001, 1500, 2000), (300, 400, 512),
                                    pytest.param((2100, 3000, 4000), marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_evaluate_compiles_once_for_data_sets_of_one_bucket(sizes):
     traced = []
 
@@ -257,6 +259,7 @@ def test_evaluate_compiles_once_for_data_sets_of_one_bucket(sizes):
     assert traces[0] > 0 and traces[1:] == traces[:1] * (len(sizes) - 1)
 
 
+@pytest.mark.slow
 def test_one_hot_targets_train_like_integer_labels():
     objective, params, state = setup()
     x, y = blobs(64)

@@ -98,6 +98,7 @@ def test_configurations_of_several_structures_are_ranked_together():
         assert result.params[i]["dense_0"]["w"].shape == (4, configs[i]["width"])
 
 
+@pytest.mark.slow
 def test_configurations_stopped_by_patience_are_out_of_the_race():
     configs = jn.grid(lr=[0.0, 1e-2, 0.1, 0.3], seed=[0])
     result = sweep(configs, patience=1, schedule=jn.halving(rungs=(2,), keep=0.5))

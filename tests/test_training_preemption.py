@@ -75,6 +75,7 @@ def test_a_script_that_does_not_catch_it_exits_with_42_and_no_traceback():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_fit_preempted_saves_that_epoch_and_the_same_call_resumes_to_the_same_bits(
         notice_at, tmp_path, capsys):
     whole = fit(6)
@@ -99,6 +100,7 @@ def test_fit_preempted_without_a_checkpoint_dir_says_nothing_was_saved(notice_at
     assert stop.value.epoch == 2 and stop.value.checkpoint_dir is None
 
 
+@pytest.mark.slow
 def test_a_sweep_preempted_in_its_second_group_resumes_to_the_same_bits(notice_at, tmp_path):
     whole = sweep(3)
     notice_at(5)  # epoch ends 1 to 3 are the first group's

@@ -47,6 +47,7 @@ def test_five_and_five_epochs_equal_ten_bit_for_bit(tmp_path):
         assert resumed.history[name] == whole.history[name]
 
 
+@pytest.mark.slow
 def test_a_finished_run_resumes_to_its_result_without_training(tmp_path):
     done = train(3, tmp_path)
     again = train(3, tmp_path)

@@ -65,6 +65,7 @@ def test_the_stepwise_epoch_equals_the_scanned_epoch(guarded):
     assert int(stepped[0].epoch[0]) == 1 and int(stepped[0].step[0]) == 6
 
 
+@pytest.mark.slow
 def test_a_nan_rate_stops_a_stepwise_run_with_its_starting_parameters():
     objective, params, state, data = cnn_problem()
     with pytest.warns(RuntimeWarning, match="NaN or infinite.*after step 0"):

@@ -99,6 +99,7 @@ def test_chunks_of_any_size_give_the_bits_of_the_epoch_in_memory(monkeypatch):
         assert_same_bits(fit(Batches(x, y), epochs=2), memory)
 
 
+@pytest.mark.slow
 def test_a_convolutional_model_streams_as_in_memory():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6, 6, 1)).astype(np.float32)

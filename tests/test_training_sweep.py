@@ -160,6 +160,7 @@ def test_an_optimizer_built_with_a_string_is_refused_with_the_reason():
                batch_size=64, key=trial.key, verbose=False)
 
 
+@pytest.mark.slow
 def test_fit_says_when_an_optimizer_compiles_again_for_other_numbers():
     trial = setup()
     for lr, expected in ((1e-3, None), (2e-3, "differs from one compiled before only in its "
@@ -235,6 +236,7 @@ def test_fit_and_sweep_stop_a_flat_loss_at_the_same_epoch(seed):
     assert alone.stop_reason == swept.stop_reasons[0] == "patience"
 
 
+@pytest.mark.slow
 def test_a_bfloat16_sweep_with_dropout_equals_its_fit():
     def mixed(lr):
         trial = setup(lr=lr, dropout=0.3)
